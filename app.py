@@ -1,0 +1,74 @@
+"""Chalice wiring only: each handler hands its input to ``chalicelib`` and returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import (
+    Chalice,
+    CloudWatchEvent,
+    DynamoDBEvent,
+    IAMAuthorizer,
+    Rate,
+    Response,
+)
+
+from chalicelib import rules, services
+from chalicelib.config import get_settings
+from chalicelib.observability import flushing_metrics, logger
+
+app = Chalice(app_name="event-aggregator")
+settings = get_settings()
+authorizer: IAMAuthorizer | None = IAMAuthorizer() if settings.api_auth == "iam" else None
+
+
+def _reply(status_and_body: tuple[int, dict[str, Any]]) -> Response:
+    status, body = status_and_body
+    return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+
+
+@app.route(
+    "/orders/{order_id}/events",
+    methods=["POST"],
+    content_types=["application/json"],
+    authorizer=authorizer,
+)
+def record_event(order_id: str) -> Response:
+    request = app.current_request
+    body = request.raw_body if request is not None else None
+    raw = body.encode() if isinstance(body, str) else body
+    return _reply(services.orders_api().post_result(order_id, raw))
+
+
+@app.route("/orders/{order_id}", methods=["GET"], authorizer=authorizer)
+def get_order(order_id: str) -> Response:
+    return _reply(services.orders_api().get_order(order_id))
+
+
+@app.on_dynamodb_record(
+    stream_arn=settings.stream_arn,
+    batch_size=100,
+    maximum_batching_window_in_seconds=1,
+    name="aggregator",
+)
+def aggregate(event: DynamoDBEvent) -> dict[str, Any]:
+    with flushing_metrics():
+        return services.aggregator().handle(event.to_dict()["Records"])
+
+
+@app.on_cw_event(rules.invoice_pattern(settings), name="invoice_processing")
+def process_invoice(event: CloudWatchEvent) -> None:
+    with flushing_metrics(), logger.append_context_keys(order_id=event.detail["OrderID"]):
+        services.outcomes().invoice(event.detail["OrderID"])
+
+
+@app.on_cw_event(rules.problem_pattern(settings), name="problem_handler")
+def handle_problem(event: CloudWatchEvent) -> None:
+    with flushing_metrics(), logger.append_context_keys(order_id=event.detail["OrderID"]):
+        services.outcomes().problem(event.detail["OrderID"])
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="timeout_sweep")
+def sweep_timeouts(event: Any) -> None:
+    with flushing_metrics():
+        logger.info("timeout sweep", extra=services.timeout_sweep().run())

@@ -1,0 +1,172 @@
+"""The stream aggregator: DynamoDB stream batch in, one aggregated event per order out.
+
+For a batch it keeps only source-event records (foreign or malformed ones are logged and
+skipped), groups them by order, reads each order once (one strongly consistent Query),
+and publishes one aggregated event per order that is not final yet.
+
+Failures are reported as a partial batch response. Lambda resumes a shard from the
+lowest failed record, so every record after it comes again; orders whose records lie at
+or after that point are therefore held back instead of being published twice.
+
+Example::
+
+    Aggregator(store, publisher, settings).handle(event["Records"])
+    # {"batchItemFailures": [{"itemIdentifier": "4900000000000000000001"}]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib import clock, table
+from chalicelib.config import Settings
+from chalicelib.domain import CHECK_STATUSES
+from chalicelib.events import aggregated_detail, put_events_entry
+from chalicelib.observability import (
+    EVENTS_RECEIVED,
+    ORDERS_PUBLISHED,
+    RECORDS_SKIPPED,
+    count,
+    logger,
+)
+from chalicelib.publisher import Publisher, chunks
+from chalicelib.store import EventStore, pending_shard
+
+
+@dataclass(frozen=True)
+class SourceChange:
+    """A stream record that changed a source event of an order."""
+
+    order_id: str
+    sequence_number: str
+    position: int
+
+
+def source_change(record: Mapping[str, Any], position: int) -> SourceChange | None:
+    """The change a stream record makes, or ``None`` if it is not a source event."""
+    if record.get("eventName") not in ("INSERT", "MODIFY"):
+        return None
+    data = record.get("dynamodb") or {}
+    keys = data.get("Keys") or {}
+    order_id = (keys.get(table.PARTITION_KEY) or {}).get("S")
+    event_name = (keys.get(table.SORT_KEY) or {}).get("S")
+    status = ((data.get("NewImage") or {}).get(table.STATUS) or {}).get("S")
+    sequence_number = data.get("SequenceNumber")
+    if not order_id or not event_name or event_name.startswith("#"):
+        return None
+    if status not in CHECK_STATUSES or not isinstance(sequence_number, str):
+        return None
+    return SourceChange(order_id, sequence_number, position)
+
+
+@dataclass
+class _OrderBatch:
+    order_id: str
+    changes: list[SourceChange] = field(default_factory=list)
+
+    @property
+    def first(self) -> int:
+        return self.changes[0].position
+
+    @property
+    def last(self) -> int:
+        return self.changes[-1].position
+
+
+def group_by_order(records: Sequence[Mapping[str, Any]]) -> list[_OrderBatch]:
+    """Source changes grouped by order, in the order each order first appears."""
+    groups: dict[str, _OrderBatch] = {}
+    for position, record in enumerate(records):
+        change = source_change(record, position)
+        if change is None:
+            count(RECORDS_SKIPPED)
+            logger.info(
+                "skipped a record that is not a source event",
+                extra={"order_id": _order_id_of(record), "event_name": record.get("eventName")},
+            )
+            continue
+        groups.setdefault(change.order_id, _OrderBatch(change.order_id)).changes.append(change)
+    return list(groups.values())
+
+
+def _order_id_of(record: Mapping[str, Any]) -> Any:
+    keys = (record.get("dynamodb") or {}).get("Keys") or {}
+    return (keys.get(table.PARTITION_KEY) or {}).get("S")
+
+
+class Aggregator:
+    """Turns stream batches into aggregated events."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        publisher: Publisher,
+        settings: Settings,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._settings = settings
+        self._now = now or clock.now
+
+    def handle(self, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Process one batch; return Lambda's partial batch response."""
+        orders = group_by_order(records)
+        count(EVENTS_RECEIVED, sum(len(o.changes) for o in orders))
+        ready: list[tuple[_OrderBatch, dict[str, Any]]] = []
+        failed: list[_OrderBatch] = []
+        for order in orders:
+            try:
+                entry = self._entry_for(order.order_id)
+            except Exception:  # noqa: BLE001 - one order's fault must not fail the batch
+                logger.exception("could not read order", extra={"order_id": order.order_id})
+                failed.append(order)
+                continue
+            if entry is not None:
+                ready.append((order, entry))
+        cut = min((o.first for o in failed), default=len(records))
+        failed.extend(self._publish([(o, e) for o, e in ready if o.last < cut]))
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": change.sequence_number}
+                for order in sorted(failed, key=lambda o: o.first)
+                for change in order.changes
+            ]
+        }
+
+    def _entry_for(self, order_id: str) -> dict[str, Any] | None:
+        order = self._store.load_order(order_id)
+        if order is None:
+            return None
+        if order.outcome is not None:
+            logger.info(
+                "order is final; late event stored, not published",
+                extra={"order_id": order_id, "status": order.outcome.kind},
+            )
+            return None
+        if order.deadline is None:
+            now = self._now()
+            deadline = now + timedelta(seconds=self._settings.order_timeout_seconds)
+            shard = pending_shard(order_id, self._settings.pending_shards)
+            self._store.open_order(order_id, deadline, shard, now)
+        detail = aggregated_detail(order, self._settings.required_checks)
+        return put_events_entry(self._settings, detail)
+
+    def _publish(self, ready: list[tuple[_OrderBatch, dict[str, Any]]]) -> list[_OrderBatch]:
+        """Publish in stream order; stop at the first call that keeps failing."""
+        for batch in chunks(ready):
+            failed_indexes = self._publisher.publish_call([entry for _, entry in batch])
+            published = [o for i, (o, _) in enumerate(batch) if i not in failed_indexes]
+            count(ORDERS_PUBLISHED, len(published))
+            for order, entry in batch:
+                if order in published:
+                    logger.info(
+                        "aggregated event published",
+                        extra={"order_id": order.order_id, "detail": entry["Detail"]},
+                    )
+            if failed_indexes:
+                return [batch[i][0] for i in failed_indexes]
+        return []

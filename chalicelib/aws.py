@@ -1,0 +1,40 @@
+"""AWS clients, created on first use and cached for the life of the process.
+
+They follow the standard AWS environment (``AWS_REGION``, ``AWS_ENDPOINT_URL`` …), so the
+same code runs in Lambda, under moto and against the local runtime. Call
+:func:`reset_clients` after changing that environment (tests do).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+
+
+@functools.cache
+def _client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5
+    )
+    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+
+
+def dynamodb() -> DynamoDBClient:
+    client: DynamoDBClient = _client("dynamodb")
+    return client
+
+
+def events() -> EventBridgeClient:
+    client: EventBridgeClient = _client("events")
+    return client
+
+
+def reset_clients() -> None:
+    _client.cache_clear()

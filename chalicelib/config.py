@@ -1,0 +1,112 @@
+"""Settings, read once from environment variables.
+
+Every name the app uses at run time comes from here. ``.chalice/config.json`` sets the
+variables per stage; Chalice also sets them while it loads ``app.py`` for ``chalice
+package``/``deploy``, so the rule patterns registered at deploy time and the code that
+runs in Lambda always see the same required checks, source and detail-type.
+
+Example::
+
+    settings = get_settings()
+    settings.required_checks  # ('Account Check', 'In Stock')
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_REQUIRED_CHECKS = ("Account Check", "In Stock")
+DEFAULT_TABLE_NAME = "aggregator-events"
+DEFAULT_EVENT_SOURCE = "event-aggregator"
+DEFAULT_DETAIL_TYPE = "Order Checks Aggregated"
+# Keys of the aggregated event's detail that are not check names.
+RESERVED_DETAIL_KEYS = frozenset({"OrderID", "status", "failed", "missing", "reasons"})
+CHECK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or malformed; raised at load time, never at request time."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The app's configuration. Build it with :func:`load_settings`."""
+
+    table_name: str = DEFAULT_TABLE_NAME
+    stream_arn: str = ""
+    event_bus_name: str = "default"
+    event_source: str = DEFAULT_EVENT_SOURCE
+    detail_type: str = DEFAULT_DETAIL_TYPE
+    required_checks: tuple[str, ...] = DEFAULT_REQUIRED_CHECKS
+    order_timeout_seconds: int = 900
+    pending_shards: int = 4
+    publish_attempts: int = 4
+    publish_backoff_seconds: float = 0.05
+    # "iam": source endpoints need SigV4-signed calls; "none": open (local stage only).
+    api_auth: str = "iam"
+
+
+def _parse_checks(raw: str) -> tuple[str, ...]:
+    """Read ``REQUIRED_CHECKS``: a JSON list of names or a comma-separated list."""
+    text = raw.strip()
+    names = json.loads(text) if text.startswith("[") else text.split(",")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigurationError("REQUIRED_CHECKS must be a list of names")
+    checks = tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
+    if not checks:
+        raise ConfigurationError("REQUIRED_CHECKS names no check")
+    for name in checks:
+        if not CHECK_NAME_PATTERN.match(name) or name in RESERVED_DETAIL_KEYS:
+            raise ConfigurationError(
+                f"check name {name!r} must match {CHECK_NAME_PATTERN.pattern} "
+                f"and not be one of {sorted(RESERVED_DETAIL_KEYS)}"
+            )
+    return checks
+
+
+def _positive_int(environ: Mapping[str, str], key: str, default: int) -> int:
+    raw = environ.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{key} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ConfigurationError(f"{key} must be at least 1, got {value}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build :class:`Settings` from a mapping such as ``os.environ``."""
+    checks = environ.get("REQUIRED_CHECKS")
+    return Settings(
+        table_name=environ.get("TABLE_NAME") or DEFAULT_TABLE_NAME,
+        stream_arn=environ.get("EVENTS_STREAM_ARN", ""),
+        event_bus_name=environ.get("EVENT_BUS_NAME") or "default",
+        event_source=environ.get("EVENT_SOURCE") or DEFAULT_EVENT_SOURCE,
+        detail_type=environ.get("EVENT_DETAIL_TYPE") or DEFAULT_DETAIL_TYPE,
+        required_checks=_parse_checks(checks) if checks else DEFAULT_REQUIRED_CHECKS,
+        order_timeout_seconds=_positive_int(environ, "ORDER_TIMEOUT_SECONDS", 900),
+        pending_shards=_positive_int(environ, "PENDING_SHARDS", 4),
+        publish_attempts=_positive_int(environ, "PUBLISH_ATTEMPTS", 4),
+        api_auth=_choice(environ, "API_AUTH", ("iam", "none"), "iam"),
+    )
+
+
+def _choice(environ: Mapping[str, str], key: str, allowed: tuple[str, ...], default: str) -> str:
+    value = environ.get(key) or default
+    if value not in allowed:
+        raise ConfigurationError(f"{key} must be one of {list(allowed)}, got {value!r}")
+    return value
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read from ``os.environ`` on first use."""
+    return load_settings(os.environ)

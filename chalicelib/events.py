@@ -1,0 +1,50 @@
+"""The aggregated event: what the aggregator and the timeout sweep publish.
+
+``detail`` carries one top-level *leaf* per check that has reported (its status), so
+EventBridge's ``exists`` and value filters can match it, plus ``status``, the lists of
+``failed`` and ``missing`` checks and the ``reasons`` given.
+
+Example::
+
+    aggregated_detail(order, required)
+    # {"OrderID": "7", "status": "approved", "Account Check": "passed", "In Stock": "passed",
+    #  "failed": [], "missing": [], "reasons": {}}
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.config import RESERVED_DETAIL_KEYS, Settings
+from chalicelib.domain import Order, decision, failed_checks, missing_checks
+
+
+def aggregated_detail(
+    order: Order, required: tuple[str, ...], status: str | None = None
+) -> dict[str, Any]:
+    """The ``detail`` of the aggregated event for ``order``."""
+    detail: dict[str, Any] = {
+        "OrderID": order.order_id,
+        "status": status or decision(order, required),
+    }
+    for name, result in sorted(order.results.items()):
+        if name not in RESERVED_DETAIL_KEYS:
+            detail[name] = result.status
+    detail["failed"] = failed_checks(order, required)
+    detail["missing"] = missing_checks(order, required)
+    detail["reasons"] = {
+        name: result.reason for name, result in sorted(order.results.items()) if result.reason
+    }
+    return detail
+
+
+def put_events_entry(settings: Settings, detail: dict[str, Any]) -> dict[str, Any]:
+    """One ``PutEvents`` entry."""
+    return {
+        "Source": settings.event_source,
+        "DetailType": settings.detail_type,
+        "Detail": json.dumps(detail, separators=(",", ":"), ensure_ascii=False),
+        "EventBusName": settings.event_bus_name,
+        "Resources": [],
+    }

@@ -1,0 +1,309 @@
+"""The event store: every DynamoDB call the app makes, and nothing else.
+
+Reads are one strongly consistent ``Query`` on the order's partition (never a Scan).
+Writes are conditional, so retries and races never double anything:
+
+* a source result replaces the stored one only if its revision is newer;
+* the order record gets its deadline once, and its outcome once.
+
+Example::
+
+    store = EventStore(aws.dynamodb(), settings.table_name)
+    store.record_result("7", result, explicit_time=True)   # -> RecordResponse
+    store.load_order("7")                                   # -> Order | None
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from chalicelib import table
+from chalicelib.domain import (
+    OUTCOME_KINDS,
+    CheckResult,
+    Order,
+    Outcome,
+    OutcomeKind,
+    format_time,
+    parse_time,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+RecordState = Literal["recorded", "changed", "duplicate", "stale"]
+
+
+class MalformedItem(ValueError):
+    """A stored item does not follow the item schema (e.g. another writer's)."""
+
+
+@dataclass(frozen=True)
+class RecordResponse:
+    state: RecordState
+    stored: CheckResult
+
+    @property
+    def applied(self) -> bool:
+        return self.state in ("recorded", "changed")
+
+
+def to_python(image: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB-JSON item (stream image or client response) as plain Python."""
+    return {key: _deserializer.deserialize(value) for key, value in image.items()}
+
+
+def result_item(order_id: str, result: CheckResult) -> dict[str, Any]:
+    """The item of one source result, as documented in the README."""
+    item: dict[str, Any] = {
+        table.PARTITION_KEY: order_id,
+        table.SORT_KEY: result.name,
+        table.STATUS: result.status,
+        table.OCCURRED_AT: format_time(result.occurred_at),
+        table.REVISION: result.revision,
+        table.DIGEST: result.digest,
+    }
+    if result.reason:
+        item[table.REASON] = result.reason
+    if result.recorded_at:
+        item[table.RECORDED_AT] = format_time(result.recorded_at)
+    return item
+
+
+def result_from_item(item: Mapping[str, Any]) -> CheckResult:
+    """Parse a source-event item; raise :class:`MalformedItem` if it is not one."""
+    try:
+        name = item[table.SORT_KEY]
+        status = item[table.STATUS]
+        occurred = parse_time(item[table.OCCURRED_AT])
+        recorded = item.get(table.RECORDED_AT)
+        reason = item.get(table.REASON)
+        if not isinstance(name, str) or status not in ("passed", "failed"):
+            raise ValueError("not a check result")
+        if reason is not None and not isinstance(reason, str):
+            raise ValueError("reason is not a string")
+        return CheckResult(
+            name=name,
+            status=status,
+            occurred_at=occurred,
+            reason=reason,
+            recorded_at=parse_time(recorded) if isinstance(recorded, str) else None,
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise MalformedItem(f"not a source event item: {err}") from None
+
+
+def outcome_from_item(item: Mapping[str, Any]) -> Outcome | None:
+    kind = item.get(table.OUTCOME)
+    if kind not in OUTCOME_KINDS:
+        return None
+    outcome_kind: OutcomeKind = kind
+    invoice = item.get(table.INVOICE)
+    problem = item.get(table.PROBLEM)
+    return Outcome(
+        kind=outcome_kind,
+        at=parse_time(item[table.OUTCOME_AT]),
+        invoice=json.loads(invoice) if invoice else None,
+        problem=json.loads(problem) if problem else None,
+    )
+
+
+def order_from_items(order_id: str, items: list[dict[str, Any]]) -> Order:
+    """Build an :class:`Order` from its items; foreign items are ignored."""
+    results: dict[str, CheckResult] = {}
+    outcome: Outcome | None = None
+    deadline: datetime | None = None
+    notified = False
+    for item in items:
+        if item.get(table.SORT_KEY) == table.ORDER_RECORD:
+            outcome = outcome_from_item(item)
+            if table.DEADLINE in item:
+                deadline = parse_time(item[table.DEADLINE])
+            notified = table.NOTIFIED_AT in item
+            continue
+        try:
+            result = result_from_item(item)
+        except MalformedItem:
+            continue
+        results[result.name] = result
+    return Order(order_id, results, outcome, deadline, notified)
+
+
+def shard_name(number: int) -> str:
+    return f"pending-{number}"
+
+
+def pending_shard(order_id: str, shards: int) -> str:
+    """Spread pending orders over ``shards`` index partitions."""
+    number = int.from_bytes(hashlib.sha256(order_id.encode()).digest()[:4], "big") % shards
+    return shard_name(number)
+
+
+def _failed_item(err: ClientError) -> dict[str, Any]:
+    """The item returned with a failed condition (``ReturnValuesOnConditionCheckFailure``)."""
+    item: Any = err.response.get("Item", {})
+    return dict(item)
+
+
+def _is_conditional_failure(err: ClientError) -> bool:
+    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class EventStore:
+    """The events table, seen through the calls the app needs."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def record_result(
+        self, order_id: str, result: CheckResult, explicit_time: bool
+    ) -> RecordResponse:
+        """Store ``result`` unless a newer (or, without a time, the same) one is stored."""
+        condition = "attribute_not_exists(#rev) OR #rev < :rev"
+        if not explicit_time:
+            condition = "attribute_not_exists(#rev) OR (#rev < :rev AND #digest <> :digest)"
+        try:
+            response = self._client.put_item(
+                TableName=self._table,
+                Item=_serialize(result_item(order_id, result)),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#rev": table.REVISION, "#digest": table.DIGEST},
+                ExpressionAttributeValues=_serialize(
+                    {":rev": result.revision, ":digest": result.digest}
+                ),
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if not _is_conditional_failure(err):
+                raise
+            stored = result_from_item(to_python(_failed_item(err)))
+            same = stored.revision == result.revision or (
+                not explicit_time and stored.digest == result.digest
+            )
+            return RecordResponse("duplicate" if same else "stale", stored)
+        state: RecordState = "changed" if response.get("Attributes") else "recorded"
+        return RecordResponse(state, result)
+
+    def load_order(self, order_id: str) -> Order | None:
+        """All items of one order: one strongly consistent Query (paged if huge)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": table.PARTITION_KEY},
+            "ExpressionAttributeValues": {":pk": {"S": order_id}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._client.query(**kwargs)
+            items.extend(to_python(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return order_from_items(order_id, items) if items else None
+
+    def open_order(self, order_id: str, deadline: datetime, shard: str, now: datetime) -> None:
+        """Give a not-yet-final order its deadline (once) and list it as pending."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(order_id),
+                UpdateExpression=(
+                    "SET #deadline = if_not_exists(#deadline, :deadline), "
+                    "#shard = if_not_exists(#shard, :shard), "
+                    "#first = if_not_exists(#first, :now)"
+                ),
+                ConditionExpression="attribute_not_exists(#outcome)",
+                ExpressionAttributeNames={
+                    "#deadline": table.DEADLINE,
+                    "#shard": table.PENDING_SHARD,
+                    "#first": table.FIRST_SEEN_AT,
+                    "#outcome": table.OUTCOME,
+                },
+                ExpressionAttributeValues=_serialize(
+                    {":deadline": format_time(deadline), ":shard": shard, ":now": format_time(now)}
+                ),
+            )
+        except ClientError as err:
+            if not _is_conditional_failure(err):
+                raise
+
+    def close_order(self, order_id: str, outcome: Outcome) -> tuple[Outcome, bool]:
+        """Record ``outcome`` unless one exists. Returns the stored one and if it is new."""
+        names = {
+            "#outcome": table.OUTCOME,
+            "#at": table.OUTCOME_AT,
+            "#deadline": table.DEADLINE,
+            "#shard": table.PENDING_SHARD,
+        }
+        values: dict[str, Any] = {":kind": outcome.kind, ":at": format_time(outcome.at)}
+        assignments = ["#outcome = :kind", "#at = :at"]
+        for attribute, document in (
+            (table.INVOICE, outcome.invoice),
+            (table.PROBLEM, outcome.problem),
+        ):
+            if document is not None:
+                names["#" + attribute] = attribute
+                values[":" + attribute] = json.dumps(document, sort_keys=True)
+                assignments.append(f"#{attribute} = :{attribute}")
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(order_id),
+                UpdateExpression="SET " + ", ".join(assignments) + " REMOVE #deadline, #shard",
+                ConditionExpression="attribute_not_exists(#outcome)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_serialize(values),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if not _is_conditional_failure(err):
+                raise
+            existing = outcome_from_item(to_python(_failed_item(err)))
+            if existing is None:
+                raise
+            return existing, False
+        return outcome, True
+
+    def mark_notified(self, order_id: str, now: datetime) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key=_key(order_id),
+            UpdateExpression="SET #notified = if_not_exists(#notified, :now)",
+            ExpressionAttributeNames={"#notified": table.NOTIFIED_AT},
+            ExpressionAttributeValues=_serialize({":now": format_time(now)}),
+        )
+
+    def due_orders(self, shard: str, now: datetime, limit: int = 100) -> list[str]:
+        """Pending orders of one index shard whose deadline has passed (eventually
+        consistent: the sweep re-reads each order before acting)."""
+        page = self._client.query(
+            TableName=self._table,
+            IndexName=table.PENDING_INDEX,
+            KeyConditionExpression="#shard = :shard AND #deadline <= :now",
+            ExpressionAttributeNames={"#shard": table.PENDING_SHARD, "#deadline": table.DEADLINE},
+            ExpressionAttributeValues=_serialize({":shard": shard, ":now": format_time(now)}),
+            Limit=limit,
+        )
+        return [to_python(item)[table.PARTITION_KEY] for item in page.get("Items", [])]
+
+
+def _key(order_id: str) -> dict[str, Any]:
+    return _serialize({table.PARTITION_KEY: order_id, table.SORT_KEY: table.ORDER_RECORD})
+
+
+def _serialize(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in values.items()}

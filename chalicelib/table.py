@@ -1,0 +1,89 @@
+"""The events table: the one definition of its keys, attributes, index and stream.
+
+Tests, the local runtime, ``scripts.bootstrap`` and the CloudFormation merge template all
+build the table from :func:`create_table_request` / :func:`cloudformation_properties`.
+
+Items (one per partition ``OrderID``):
+
+* a **source event** per check, sort key = the check's name (``"In Stock"``), with
+  ``Status`` (``passed``/``failed``), ``OccurredAt``, ``Revision``, optional ``Reason``;
+* one **order record**, sort key :data:`ORDER_RECORD`, written by the app itself: the
+  timeout deadline while the order is pending (a sparse index entry) and the outcome
+  (invoice or problem) once it is final.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PARTITION_KEY = "OrderID"
+SORT_KEY = "EventName"
+# Sort key of the app's own per-order record. Check names can never start with "#".
+ORDER_RECORD = "#order"
+STREAM_VIEW_TYPE = "NEW_IMAGE"
+
+# Attributes of a source event item.
+STATUS = "Status"
+REASON = "Reason"
+OCCURRED_AT = "OccurredAt"
+RECORDED_AT = "RecordedAt"
+REVISION = "Revision"
+DIGEST = "Digest"
+
+# Attributes of the order record.
+DEADLINE = "Deadline"
+PENDING_SHARD = "PendingShard"
+FIRST_SEEN_AT = "FirstSeenAt"
+OUTCOME = "Outcome"
+OUTCOME_AT = "OutcomeAt"
+INVOICE = "Invoice"
+PROBLEM = "Problem"
+NOTIFIED_AT = "NotifiedAt"
+
+# Sparse index: only pending orders carry PendingShard/Deadline.
+PENDING_INDEX = "PendingByDeadline"
+
+
+def create_table_request(table_name: str) -> dict[str, Any]:
+    """Arguments for ``dynamodb.create_table`` (on-demand, stream on)."""
+    return {
+        "TableName": table_name,
+        "KeySchema": [
+            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in (PARTITION_KEY, SORT_KEY, PENDING_SHARD, DEADLINE)
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": PENDING_INDEX,
+                "KeySchema": [
+                    {"AttributeName": PENDING_SHARD, "KeyType": "HASH"},
+                    {"AttributeName": DEADLINE, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": STREAM_VIEW_TYPE},
+    }
+
+
+def cloudformation_properties(table_name: Any) -> dict[str, Any]:
+    """``AWS::DynamoDB::Table`` properties built from the same definition.
+
+    ``table_name`` may be a CloudFormation expression (e.g. ``{"Fn::Sub": ...}``).
+    """
+    request = create_table_request("")
+    return {
+        "TableName": table_name,
+        "KeySchema": request["KeySchema"],
+        "AttributeDefinitions": request["AttributeDefinitions"],
+        "GlobalSecondaryIndexes": request["GlobalSecondaryIndexes"],
+        "BillingMode": request["BillingMode"],
+        "StreamSpecification": {"StreamViewType": STREAM_VIEW_TYPE},
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+    }

@@ -1,0 +1,130 @@
+"""Validation of what sources send: every problem named, nothing guessed.
+
+Example::
+
+    result = parse_result_body(b'{"name": "In Stock", "status": "passed"}',
+                               allowed=("In Stock",), now=now)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.domain import CHECK_STATUSES, CheckResult, parse_time
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_REASON_CHARS = 500
+MAX_TIME_CHARS = 40
+MAX_FUTURE = timedelta(minutes=5)
+ORDER_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+FIELDS = frozenset({"name", "status", "reason", "occurredAt"})
+
+
+class ValidationError(ValueError):
+    """Input that is refused; ``status_code`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, field: str | None = None, status_code: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status_code = status_code
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+def validate_order_id(order_id: str) -> str:
+    if not ORDER_ID_PATTERN.fullmatch(order_id):
+        raise ValidationError(
+            "order id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
+            field="orderId",
+        )
+    return order_id
+
+
+def _has_control_chars(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in text)
+
+
+def _load_json(raw: bytes | None) -> Any:
+    if raw is None or raw == b"":
+        raise ValidationError("request body is empty; send a JSON object")
+    if len(raw) > MAX_BODY_BYTES:
+        raise ValidationError(
+            f"request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}",
+            status_code=413,
+        )
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValidationError("request body is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValidationError(f"request body is not valid JSON: {err}") from None
+
+
+def _string_field(body: dict[str, Any], name: str, limit: int) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"'{name}' must be a string", field=name)
+    if len(value) > limit:
+        raise ValidationError(f"'{name}' is longer than {limit} characters", field=name)
+    if _has_control_chars(value):
+        raise ValidationError(f"'{name}' contains control characters", field=name)
+    return value
+
+
+def _occurred_at(body: dict[str, Any], now: datetime) -> datetime | None:
+    text = _string_field(body, "occurredAt", MAX_TIME_CHARS)
+    if text is None:
+        return None
+    try:
+        moment = parse_time(text)
+    except ValueError:
+        raise ValidationError(
+            "'occurredAt' must be an ISO-8601 time with a UTC offset, e.g. 2026-01-31T12:00:00Z",
+            field="occurredAt",
+        ) from None
+    if moment > now + MAX_FUTURE:
+        raise ValidationError("'occurredAt' is in the future", field="occurredAt")
+    return moment
+
+
+def parse_result_body(
+    raw: bytes | None, allowed: tuple[str, ...], now: datetime
+) -> tuple[CheckResult, bool]:
+    """Parse a POSTed result. Returns it and whether ``occurredAt`` was given."""
+    body = _load_json(raw)
+    if not isinstance(body, dict):
+        raise ValidationError("request body must be a JSON object")
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        raise ValidationError(f"unknown field '{unknown[0][:64]}'", field=unknown[0][:64])
+    name = _string_field(body, "name", 64)
+    if name is None:
+        raise ValidationError("'name' is required", field="name")
+    if name not in allowed:
+        raise ValidationError(f"unknown check name; expected one of {list(allowed)}", field="name")
+    status = body.get("status")
+    if status is None:
+        raise ValidationError("'status' is required", field="status")
+    if not isinstance(status, str) or status not in CHECK_STATUSES:
+        raise ValidationError(f"'status' must be one of {list(CHECK_STATUSES)}", field="status")
+    reason = _string_field(body, "reason", MAX_REASON_CHARS)
+    occurred_at = _occurred_at(body, now)
+    result = CheckResult(
+        name=name,
+        status=status,
+        occurred_at=occurred_at or now,
+        reason=reason or None,
+        recorded_at=now,
+    )
+    return result, occurred_at is not None
