@@ -1,0 +1,53 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+# Each creates .venv from requirements-dev.txt when it is missing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAGE ?= dev
+
+.PHONY: venv run demo test lint typecheck unit package validate-template bench soak clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+## The whole pipeline on this machine (embedded AWS stand-in, no account, no Docker).
+run: venv
+	$(PY) -m local run
+
+## The runtime plus a scripted walk through the reference scenario.
+demo: venv
+	$(PY) -m local demo
+
+## Everything CI checks: lint, types, the deployment template, the test suite.
+test: venv lint typecheck validate-template
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy .
+
+## CloudFormation (SAM) template + deployment zip in build/package.
+package: venv
+	rm -rf build/package
+	$(PY) -m scripts.render_template
+	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template .chalice/merge-template.json build/package
+
+## cfn-lint on the SAM template and on its expansion by aws-sam-translator.
+validate-template: package
+	$(PY) -m scripts.validate_template build/package/sam.json
+
+bench: venv
+	$(PY) -m bench
+
+soak: venv
+	$(PY) -m bench.soak
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache
