@@ -1,0 +1,1 @@
+"""Local runtime: runs the whole pipeline on one machine (never deployed)."""
