@@ -44,7 +44,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import count
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 __all__ = ["InvalidEventPattern", "matches", "validate"]
 
@@ -55,13 +55,14 @@ _TOO_COMPLEX = (
     "Rule is too complex - try using fewer wildcard characters or fewer repeating "
     "character sequences after a wildcard character"
 )
-# Most wildcard-pattern positions that one input string may keep "alive" at once for a
-# field (see _wildcard_complexity). AWS does not publish its limit; this value accepts
-# every wildcard pattern AWS accepted in the conformance data and rejects the one AWS
-# rejected, with room on both sides.
+# Most positions of one wildcard pattern that a single input string may keep "alive" at
+# once (see _wildcard_complexity). AWS does not publish its limit or its measure; this
+# value accepts every wildcard AWS accepted in the conformance data (at most 8) and
+# rejects the one AWS rejected (13), with room on both sides.
 _MAX_WILDCARD_COMPLEXITY = 10
 _COMPLEXITY_SEARCH_BUDGET = 20_000
 _OR = "$or"
+_Tokens: TypeAlias = tuple[str | None, ...]  # a wildcard pattern: one character each; None is a "*"
 _OPERATORS = frozenset(
     {
         "prefix",
@@ -401,7 +402,7 @@ def _glob_matches(segments: tuple[str, ...], text: str) -> bool:
 # --------------------------------------------------------------------------- operators
 
 
-def _wildcard_tokens(text: str) -> tuple[str | None, ...]:
+def _wildcard_tokens(text: str) -> _Tokens:
     """Read a wildcard pattern: ``*`` is a wildcard, ``\\*`` and ``\\\\`` are literals.
 
     Positions in AWS's messages count UTF-8 bytes from the opening quote of the string.
@@ -427,7 +428,7 @@ def _wildcard_tokens(text: str) -> tuple[str | None, ...]:
     return tuple(tokens)
 
 
-def _wildcard(value: object) -> tuple[_Wildcard, tuple[str | None, ...]]:
+def _wildcard(value: object) -> tuple[_Wildcard, _Tokens]:
     """A ``wildcard`` operand: the matcher and its tokens (for the complexity check)."""
     if not isinstance(value, str):
         raise InvalidEventPattern("wildcard match pattern must be a string")
@@ -517,7 +518,7 @@ def _java_split_slash(text: str) -> list[str]:
 
 
 def _cidr(value: object) -> _Cidr:
-    """``{"cidr": "address/bits"}``; the block runs from the address given to its top."""
+    """``{"cidr": "address/bits"}``: an IPv4 or IPv6 block (AWS refuses /32 and /128)."""
     if not isinstance(value, str):
         raise InvalidEventPattern("prefix match pattern must be a string")
     parts = _java_split_slash(value)
@@ -539,12 +540,11 @@ def _cidr(value: object) -> _Cidr:
         raise InvalidEventPattern("IPv4 mask bits must be < 32")
     if address.version == 6 and bits > 127:
         raise InvalidEventPattern("IPv6 mask bits must be < 128")
-    host_bits = address.max_prefixlen - bits
-    base = int(address)
-    return _Cidr(address.version, base, base | ((1 << host_bits) - 1))
+    block = ipaddress.ip_network((address, bits), strict=False)  # host bits cleared
+    return _Cidr(block.version, int(block.network_address), int(block.broadcast_address))
 
 
-def _anything_but(value: object, wildcards: list[tuple[str | None, ...]]) -> _Matcher:
+def _anything_but(value: object, wildcards: list[_Tokens]) -> _Matcher:
     """``{"anything-but": ...}`` in all its forms."""
     if _is_object(value):
         return _anything_but_object(value, wildcards)
@@ -583,7 +583,7 @@ def _anything_but_list(value: object) -> _AnythingBut:
     return _AnythingBut(frozenset(strings), tuple(numbers))
 
 
-def _anything_but_object(value: object, wildcards: list[tuple[str | None, ...]]) -> _Matcher:
+def _anything_but_object(value: object, wildcards: list[_Tokens]) -> _Matcher:
     """``{"anything-but": {"prefix"|"suffix"|"equals-ignore-case"|"wildcard": ...}}``."""
     members = _members(value)
     if not members:
@@ -645,7 +645,7 @@ def _anything_but_ignore_case(operand: object) -> list[_Matcher]:
     return excluded
 
 
-def _match_expression(expression: object, wildcards: list[tuple[str | None, ...]]) -> _Matcher:
+def _match_expression(expression: object, wildcards: list[_Tokens]) -> _Matcher:
     """One ``{"operator": operand}`` object from a field's value list."""
     members = _members(expression)
     if not members:
@@ -684,7 +684,7 @@ def _match_expression(expression: object, wildcards: list[tuple[str | None, ...]
 def _value_list(values: Sequence[object]) -> tuple[_Matcher, ...]:
     """A field's value list: any entry may match. Also checks wildcard complexity."""
     matchers: list[_Matcher] = []
-    wildcards: list[tuple[str | None, ...]] = []
+    wildcards: list[_Tokens] = []
     for item in values:
         if _is_object(item):
             matchers.append(_match_expression(item, wildcards))
@@ -699,30 +699,29 @@ def _value_list(values: Sequence[object]) -> tuple[_Matcher, ...]:
             raise InvalidEventPattern("Match value must be String, number, true, false, or null")
     if not matchers:
         raise InvalidEventPattern("Empty arrays are not allowed")
-    if wildcards and _wildcard_complexity(wildcards) > _MAX_WILDCARD_COMPLEXITY:
+    if any(_wildcard_complexity(tokens) > _MAX_WILDCARD_COMPLEXITY for tokens in wildcards):
         raise InvalidEventPattern(_TOO_COMPLEX)
     return tuple(matchers)
 
 
 # --------------------------------------------------------------------------- complexity
 
+def _wildcard_complexity(tokens: _Tokens) -> int:
+    """How many positions of a wildcard pattern one worst-case string keeps alive at once.
 
-def _wildcard_complexity(patterns: Sequence[tuple[str | None, ...]]) -> int:
-    """How many pattern positions one worst-case string can keep alive at once.
-
-    Each pattern is read as a small automaton whose states are positions between its
+    The pattern is read as a small automaton whose states are the positions between its
     tokens (a star keeps its state alive on any character). Every reachable set of live
-    states is explored; the answer is the size of the largest. Repeated character
-    sequences after a star and many stars both make it grow, which is what AWS limits.
+    states is explored; the answer is the size of the largest. Many stars, and repeated
+    character sequences after a star, make it grow: that is what AWS limits.
     """
-    alphabet = {token for tokens in patterns for token in tokens if token is not None}
+    alphabet = {token for token in tokens if token is not None}
     alphabet.add(next(chr(code) for code in count(0x100) if chr(code) not in alphabet))
-    start = _closure(patterns, {(index, 0) for index in range(len(patterns))})
+    start = _closure(tokens, {0})
     seen, frontier, largest = {start}, [start], len(start)
     while frontier and len(seen) < _COMPLEXITY_SEARCH_BUDGET:
         states = frontier.pop()
         for char in alphabet:
-            following = _closure(patterns, _advance(patterns, states, char))
+            following = _closure(tokens, _advance(tokens, states, char))
             if following and following not in seen:
                 seen.add(following)
                 frontier.append(following)
@@ -732,35 +731,27 @@ def _wildcard_complexity(patterns: Sequence[tuple[str | None, ...]]) -> int:
     return largest
 
 
-def _advance(
-    patterns: Sequence[tuple[str | None, ...]], states: Iterable[tuple[int, int]], char: str
-) -> set[tuple[int, int]]:
-    """The live states after reading one character."""
-    following: set[tuple[int, int]] = set()
-    for index, position in states:
-        tokens = patterns[index]
+def _advance(tokens: _Tokens, states: Iterable[int], char: str) -> set[int]:
+    """The live positions after reading one character."""
+    following: set[int] = set()
+    for position in states:
         if position < len(tokens):
             token = tokens[position]
             if token is None:
-                following.add((index, position))
+                following.add(position)
             elif token == char:
-                following.add((index, position + 1))
+                following.add(position + 1)
     return following
 
 
-def _closure(
-    patterns: Sequence[tuple[str | None, ...]], states: set[tuple[int, int]]
-) -> frozenset[tuple[int, int]]:
-    """Add the states reachable without reading (a star may match nothing)."""
+def _closure(tokens: _Tokens, states: set[int]) -> frozenset[int]:
+    """Add the positions reachable without reading (a star may match nothing)."""
     pending = list(states)
     while pending:
-        index, position = pending.pop()
-        tokens = patterns[index]
-        if position < len(tokens) and tokens[position] is None:
-            skipped = (index, position + 1)
-            if skipped not in states:
-                states.add(skipped)
-                pending.append(skipped)
+        position = pending.pop()
+        if position < len(tokens) and tokens[position] is None and position + 1 not in states:
+            states.add(position + 1)
+            pending.append(position + 1)
     return frozenset(states)
 
 

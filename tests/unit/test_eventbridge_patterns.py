@@ -209,6 +209,7 @@ def test_cidr_ipv4_and_ipv6() -> None:
     assert matches(_detail("ip", {"cidr": "10.0.0.0/24"}), _ev({"ip": "10.0.0.255"}))
     assert not matches(_detail("ip", {"cidr": "10.0.0.0/24"}), _ev({"ip": "10.0.1.0"}))
     assert not matches(_detail("ip", {"cidr": "10.0.0.0/24"}), _ev({"ip": "::1"}))
+    assert matches(_detail("ip", {"cidr": "10.0.0.7/24"}), _ev({"ip": "10.0.0.1"}))
     assert matches(_detail("ip", {"cidr": "2001:db8::/32"}), _ev({"ip": "2001:DB8:0:1::7"}))
     assert not matches(_detail("ip", {"cidr": "2001:db8::/32"}), _ev({"ip": "2001:db9::1"}))
 
