@@ -16,6 +16,7 @@ from chalice.app import (
 from chalicelib import rules, services
 from chalicelib.config import get_settings
 from chalicelib.observability import flushing_metrics, logger
+from chalicelib.outcomes import summary
 
 app = Chalice(app_name="event-aggregator")
 settings = get_settings()
@@ -57,18 +58,20 @@ def aggregate(event: DynamoDBEvent) -> dict[str, Any]:
 
 
 @app.on_cw_event(rules.invoice_pattern(settings), name="invoice_processing")
-def process_invoice(event: CloudWatchEvent) -> None:
+def process_invoice(event: CloudWatchEvent) -> dict[str, Any]:
     with flushing_metrics(), logger.append_context_keys(order_id=event.detail["OrderID"]):
-        services.outcomes().invoice(event.detail["OrderID"])
+        return summary(services.outcomes().invoice(event.detail["OrderID"]))
 
 
 @app.on_cw_event(rules.problem_pattern(settings), name="problem_handler")
-def handle_problem(event: CloudWatchEvent) -> None:
+def handle_problem(event: CloudWatchEvent) -> dict[str, Any]:
     with flushing_metrics(), logger.append_context_keys(order_id=event.detail["OrderID"]):
-        services.outcomes().problem(event.detail["OrderID"])
+        return summary(services.outcomes().problem(event.detail["OrderID"]))
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="timeout_sweep")
-def sweep_timeouts(event: Any) -> None:
+def sweep_timeouts(event: Any) -> dict[str, int]:
     with flushing_metrics():
-        logger.info("timeout sweep", extra=services.timeout_sweep().run())
+        counts = services.timeout_sweep().run()
+        logger.info("timeout sweep", extra=counts)
+        return counts

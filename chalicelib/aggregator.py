@@ -4,9 +4,12 @@ For a batch it keeps only source-event records (foreign or malformed ones are lo
 skipped), groups them by order, reads each order once (one strongly consistent Query),
 and publishes one aggregated event per order that is not final yet.
 
-Failures are reported as a partial batch response. Lambda resumes a shard from the
-lowest failed record, so every record after it comes again; orders whose records lie at
-or after that point are therefore held back instead of being published twice.
+Failures are reported as a partial batch response naming the *last* record of each
+order that failed (the Query reads the whole order again, so its later record is enough).
+Lambda resumes a shard from the lowest reported record and re-delivers everything after
+it, so an order whose last record lies at or after that point is held back rather than
+published now and again on the retry. Orders are published in the order of their last
+record, and publishing stops at the first call that keeps failing.
 
 Example::
 
@@ -114,7 +117,7 @@ class Aggregator:
 
     def handle(self, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Process one batch; return Lambda's partial batch response."""
-        orders = group_by_order(records)
+        orders = sorted(group_by_order(records), key=lambda o: o.last)
         count(EVENTS_RECEIVED, sum(len(o.changes) for o in orders))
         ready: list[tuple[_OrderBatch, dict[str, Any]]] = []
         failed: list[_OrderBatch] = []
@@ -127,13 +130,12 @@ class Aggregator:
                 continue
             if entry is not None:
                 ready.append((order, entry))
-        cut = min((o.first for o in failed), default=len(records))
+        cut = min((o.last for o in failed), default=len(records))
         failed.extend(self._publish([(o, e) for o, e in ready if o.last < cut]))
         return {
             "batchItemFailures": [
-                {"itemIdentifier": change.sequence_number}
-                for order in sorted(failed, key=lambda o: o.first)
-                for change in order.changes
+                {"itemIdentifier": order.changes[-1].sequence_number}
+                for order in sorted(failed, key=lambda o: o.last)
             ]
         }
 
@@ -156,7 +158,7 @@ class Aggregator:
         return put_events_entry(self._settings, detail)
 
     def _publish(self, ready: list[tuple[_OrderBatch, dict[str, Any]]]) -> list[_OrderBatch]:
-        """Publish in stream order; stop at the first call that keeps failing."""
+        """Publish in order of last record; stop at the first call that keeps failing."""
         for batch in chunks(ready):
             failed_indexes = self._publisher.publish_call([entry for _, entry in batch])
             published = [o for i, (o, _) in enumerate(batch) if i not in failed_indexes]

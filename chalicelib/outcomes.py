@@ -34,6 +34,13 @@ from chalicelib.observability import ORDERS_COMPLETED, ORDERS_TIMED_OUT, count, 
 from chalicelib.store import EventStore
 
 
+def summary(outcome: Outcome | None) -> dict[str, Any]:
+    """What a handler reports about the outcome (its return value, shown locally)."""
+    if outcome is None:
+        return {"outcome": None}
+    return {"outcome": outcome.kind, "invoice": outcome.invoice, "problem": outcome.problem}
+
+
 class Notifier(Protocol):
     """Tells the customer their order was sent."""
 

@@ -171,18 +171,20 @@ class EventStore:
         self, order_id: str, result: CheckResult, explicit_time: bool
     ) -> RecordResponse:
         """Store ``result`` unless a newer (or, without a time, the same) one is stored."""
+        names = {"#rev": table.REVISION}
+        values = {":rev": result.revision}
         condition = "attribute_not_exists(#rev) OR #rev < :rev"
         if not explicit_time:
+            names["#digest"] = table.DIGEST
+            values[":digest"] = result.digest
             condition = "attribute_not_exists(#rev) OR (#rev < :rev AND #digest <> :digest)"
         try:
             response = self._client.put_item(
                 TableName=self._table,
                 Item=_serialize(result_item(order_id, result)),
                 ConditionExpression=condition,
-                ExpressionAttributeNames={"#rev": table.REVISION, "#digest": table.DIGEST},
-                ExpressionAttributeValues=_serialize(
-                    {":rev": result.revision, ":digest": result.digest}
-                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_serialize(values),
                 ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )

@@ -1,0 +1,121 @@
+"""EventBridge → ``on_cw_event`` handlers.
+
+:class:`EventTap` subscribes a queue to every event on the bus (one catch-all rule with
+an SQS target, so it works against moto or any AWS-compatible endpoint) and returns the
+events with the full envelope Lambda receives. :class:`Router` takes the rules from the
+Chalice app object itself and delivers each event to every handler whose pattern matches,
+using :mod:`local.eventbridge`.
+
+Example::
+
+    tap = EventTap(sqs, events, account="123456789012", region="us-east-1")
+    router = Router.from_app(app)
+    for event in tap.drain():
+        for rule in router.matching(event):
+            rule.handler(event, None)
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from local.eventbridge import InvalidEventPattern, validate
+from local.eventbridge import matches as pattern_matches
+
+TAP_NAME = "local-runtime-tap"
+# Every EventBridge event has version "0": this rule sees them all.
+CATCH_ALL = {"version": ["0"]}
+
+
+class EventTap:
+    """A queue that receives a copy of every event put on the bus."""
+
+    def __init__(
+        self, sqs: Any, events: Any, account: str, region: str, bus: str = "default"
+    ) -> None:
+        self._sqs = sqs
+        self._account = account
+        self._region = region
+        self._queue_url = sqs.create_queue(QueueName=TAP_NAME)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        events.put_rule(Name=TAP_NAME, EventBusName=bus, EventPattern=json.dumps(CATCH_ALL))
+        events.put_targets(
+            Rule=TAP_NAME, EventBusName=bus, Targets=[{"Id": TAP_NAME, "Arn": queue_arn}]
+        )
+
+    def drain(self, wait_seconds: int = 0) -> list[dict[str, Any]]:
+        """Events put on the bus since the last call, oldest first."""
+        received: list[dict[str, Any]] = []
+        while True:
+            page = self._sqs.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=wait_seconds if not received else 0,
+            )
+            messages = page.get("Messages", [])
+            if not messages:
+                return received
+            for message in messages:
+                received.append(self.envelope(json.loads(message["Body"])))
+            self._sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)
+                ],
+            )
+
+    def envelope(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Fill in the envelope fields an emulator may leave out."""
+        detail = event.get("detail", {})
+        return {
+            "version": str(event.get("version", "0")),
+            "id": event.get("id") or str(uuid.uuid4()),
+            "detail-type": event.get("detail-type", ""),
+            "source": event.get("source", ""),
+            "account": event.get("account") or self._account,
+            "time": event.get("time", ""),
+            "region": event.get("region") or self._region,
+            "resources": event.get("resources", []),
+            "detail": json.loads(detail) if isinstance(detail, str) else detail,
+        }
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    pattern: dict[str, Any]
+    handler: Callable[[dict[str, Any], Any], Any]
+
+
+class Router:
+    """Delivers events to the ``on_cw_event`` handlers whose pattern matches."""
+
+    def __init__(self, rules: list[Rule]) -> None:
+        for rule in rules:
+            try:
+                validate(rule.pattern)
+            except InvalidEventPattern as err:
+                raise InvalidEventPattern(f"rule {rule.name!r}: {err}") from None
+        self.rules = rules
+
+    @classmethod
+    def from_app(cls, app: Any) -> Router:
+        """The rules a Chalice app registered with ``@app.on_cw_event``."""
+        from chalice.app import CloudWatchEventConfig
+
+        rules = [
+            Rule(source.name, source.event_pattern, app.handler_map[source.name])
+            for source in app.event_sources
+            if isinstance(source, CloudWatchEventConfig)
+        ]
+        return cls(rules)
+
+    def matching(self, event: dict[str, Any]) -> list[Rule]:
+        return [rule for rule in self.rules if pattern_matches(rule.pattern, event)]

@@ -1,0 +1,40 @@
+"""Constants and small helpers shared by the tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalice.test import Client
+
+from local.pipeline import AwsClients
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+TABLE = "aggregator-events-test"
+TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "TABLE_NAME": TABLE,
+    "EVENTS_STREAM_ARN": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}/stream/test",
+    "API_AUTH": "none",
+    "POWERTOOLS_METRICS_NAMESPACE": "EventAggregatorTest",
+}
+
+
+def post_result(client: Client, order_id: str, name: str, status: str, **extra: Any) -> Any:
+    body = {"name": name, "status": status, **extra}
+    return client.http.post(
+        f"/orders/{order_id}/events",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(body),
+    )
+
+
+def table_items(aws: AwsClients) -> list[dict[str, Any]]:
+    """Every item in the table (tests only: the app itself never scans)."""
+    items: list[dict[str, Any]] = aws.dynamodb.scan(TableName=TABLE)["Items"]
+    return items
