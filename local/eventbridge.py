@@ -110,7 +110,9 @@ def _parse_pattern_text(text: str) -> object:
     try:
         parsed: object = json.loads(text, object_pairs_hook=_Pairs, parse_constant=reject_constant)
     except json.JSONDecodeError as error:
-        raise InvalidEventPattern(error.msg + f" at line {error.lineno}, column {error.colno}") from None
+        raise InvalidEventPattern(
+            error.msg + f" at line {error.lineno}, column {error.colno}"
+        ) from None
     return parsed
 
 
@@ -574,7 +576,9 @@ def _anything_but_list(value: object) -> _AnythingBut:
             _pattern_number(item)
             numbers.append(item)
         else:
-            raise InvalidEventPattern("Inside anything but list, start|null|boolean is not supported.")
+            raise InvalidEventPattern(
+                "Inside anything but list, start|null|boolean is not supported."
+            )
     if bool(strings) == bool(numbers):
         raise InvalidEventPattern(
             "Inside anything but list, either all values are number or string, "
@@ -705,6 +709,7 @@ def _value_list(values: Sequence[object]) -> tuple[_Matcher, ...]:
 
 
 # --------------------------------------------------------------------------- complexity
+
 
 def _wildcard_complexity(tokens: _Tokens) -> int:
     """How many positions of a wildcard pattern one worst-case string keeps alive at once.

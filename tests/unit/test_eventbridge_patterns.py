@@ -44,6 +44,7 @@ def _load(path: Path) -> tuple[dict[str, object], dict[str, object]]:
 
 def _cases(kind: str) -> list[Path]:
     """The cases of one kind: "match", "NEG" or "EXC"."""
+
     def kind_of(path: Path) -> str:
         suffix = path.stem.rsplit("_", 1)[-1]
         return suffix if suffix in ("NEG", "EXC") else "match"
@@ -100,7 +101,9 @@ def _detail(field: str, *values: object) -> dict[str, object]:
 
 
 def test_duplicate_key_later_occurrence_wins() -> None:
-    later_prefix = '{"detail": {"location": [{"anything-but": "us-east"}], "location": [{"prefix": "us-"}]}}'
+    later_prefix = (
+        '{"detail": {"location": [{"anything-but": "us-east"}], "location": [{"prefix": "us-"}]}}'
+    )
     assert matches(later_prefix, _ev({"location": "eu-central-1"})) is False
     assert matches(later_prefix, _ev({"location": "us-east"})) is True
     with pytest.raises(InvalidEventPattern, match="Empty arrays are not allowed"):
@@ -188,9 +191,13 @@ def test_anything_but_forms() -> None:
     assert not matches(_detail("s", {"anything-but": "a"}), _ev({}))
     assert not matches(_detail("n", {"anything-but": [1, 2]}), _ev({"n": 2.0}))
     assert matches(_detail("s", {"anything-but": {"prefix": "us-"}}), _ev({"s": "eu-west-1"}))
-    assert not matches(_detail("s", {"anything-but": {"suffix": [".png", ".gif"]}}), _ev({"s": "a.gif"}))
+    assert not matches(
+        _detail("s", {"anything-but": {"suffix": [".png", ".gif"]}}), _ev({"s": "a.gif"})
+    )
     assert not matches(_detail("s", {"anything-but": {"equals-ignore-case": "A"}}), _ev({"s": "a"}))
-    assert not matches(_detail("s", {"anything-but": {"wildcard": "*/lib/*"}}), _ev({"s": "x/lib/y"}))
+    assert not matches(
+        _detail("s", {"anything-but": {"wildcard": "*/lib/*"}}), _ev({"s": "x/lib/y"})
+    )
     assert matches(_detail("s", {"anything-but": {"wildcard": "*/lib/*"}}), _ev({"s": 7}))
 
 
