@@ -1,0 +1,1 @@
+"""Deployment scripts: template rendering, template validation and the bootstrap."""
