@@ -1,0 +1,1 @@
+"""Deployment: the packaged template, its policies, the deployment zip and the bootstrap."""
