@@ -206,7 +206,7 @@ def test_events_table_is_the_one_table_definition(resources: Mapping[str, Any]) 
 
 
 def test_functions_use_the_stack_table_and_keep_the_stage_settings(
-    functions: Mapping[str, Any], settings: Settings
+    functions: Mapping[str, Any],
 ) -> None:
     config = render_template.read_config(CHALICE_DIR / "config.json")
     stage_env = render_template.stage_environment(config, STAGE)
