@@ -37,7 +37,8 @@ typecheck: venv
 package: venv
 	rm -rf build/package
 	$(PY) -m scripts.render_template
-	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template .chalice/merge-template.json build/package
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
+	  $(VENV)/bin/chalice package --stage $(STAGE) --merge-template .chalice/merge-template.json build/package
 
 ## cfn-lint on the SAM template and on its expansion by aws-sam-translator.
 validate-template: package

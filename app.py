@@ -49,6 +49,7 @@ def get_order(order_id: str) -> Response:
 @app.on_dynamodb_record(
     stream_arn=settings.stream_arn,
     batch_size=100,
+    starting_position="TRIM_HORIZON",
     maximum_batching_window_in_seconds=1,
     name="aggregator",
 )

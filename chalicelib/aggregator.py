@@ -36,6 +36,7 @@ from chalicelib.observability import (
     logger,
 )
 from chalicelib.publisher import Publisher, chunks
+from chalicelib.rules import SOURCE_EVENT_NAMES
 from chalicelib.store import EventStore, pending_shard
 
 
@@ -50,7 +51,7 @@ class SourceChange:
 
 def source_change(record: Mapping[str, Any], position: int) -> SourceChange | None:
     """The change a stream record makes, or ``None`` if it is not a source event."""
-    if record.get("eventName") not in ("INSERT", "MODIFY"):
+    if record.get("eventName") not in SOURCE_EVENT_NAMES:
         return None
     data = record.get("dynamodb") or {}
     keys = data.get("Keys") or {}
@@ -127,11 +128,11 @@ class Aggregator:
             except Exception:  # noqa: BLE001 - one order's fault must not fail the batch
                 logger.exception("could not read order", extra={"order_id": order.order_id})
                 failed.append(order)
-                continue
+                # Every later order has a record after this one: Lambda re-delivers it.
+                break
             if entry is not None:
                 ready.append((order, entry))
-        cut = min((o.last for o in failed), default=len(records))
-        failed.extend(self._publish([(o, e) for o, e in ready if o.last < cut]))
+        failed.extend(self._publish(ready))
         return {
             "batchItemFailures": [
                 {"itemIdentifier": order.changes[-1].sequence_number}

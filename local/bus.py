@@ -102,7 +102,7 @@ class Router:
             try:
                 validate(rule.pattern)
             except InvalidEventPattern as err:
-                raise InvalidEventPattern(f"rule {rule.name!r}: {err}") from None
+                raise ValueError(f"rule {rule.name!r}: {err}") from None
         self.rules = rules
 
     @classmethod

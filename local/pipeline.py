@@ -90,6 +90,7 @@ class Pipeline:
         region: str,
         on_hop: Hop | None = None,
         max_attempts: int = 3,
+        stream_filters: dict[str, list[Any]] | None = None,
     ) -> None:
         from chalice.app import DynamoDBEventConfig, ScheduledEventConfig
 
@@ -111,6 +112,7 @@ class Pipeline:
                 window_seconds=source.maximum_batching_window_in_seconds,
                 max_attempts=max_attempts,
                 on_hop=self._hop,
+                filters=(stream_filters or {}).get(source.name),
             )
             for source in app.event_sources
             if isinstance(source, DynamoDBEventConfig)

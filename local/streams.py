@@ -6,7 +6,8 @@ Lambda delivers it (``eventSourceARN``, numeric ``ApproximateCreationDateTime`` 
 the batching window, in stream order; an exception splits the batch and retries it
 (bisect), a ``batchItemFailures`` response resumes from the lowest failed record, and a
 record that still fails after ``max_attempts`` goes to the :class:`FailureQueue` while
-the shard moves on.
+the shard moves on. Records that match none of the mapping's ``filters`` (Lambda's
+``FilterCriteria``) are dropped before batching, as Lambda does.
 
 Example::
 
@@ -45,6 +46,16 @@ def lambda_record(record: Mapping[str, Any], stream_arn: str, region: str) -> di
     shaped.setdefault("eventSource", "aws:dynamodb")
     shaped.setdefault("eventVersion", "1.1")
     return shaped
+
+
+def describe_record(record: Mapping[str, Any]) -> str:
+    """``[order 7] source event INSERT In Stock = passed``: one line per record."""
+    data = record.get("dynamodb") or {}
+    keys = [str(next(iter(v.values()), "?")) for v in (data.get("Keys") or {}).values()]
+    status = ((data.get("NewImage") or {}).get("Status") or {}).get("S")
+    line = f"[order {keys[0] if keys else '-'}] source event {record.get('eventName')}"
+    line += "".join(f" {key}" for key in keys[1:])
+    return line + (f" = {status}" if status else "")
 
 
 class StreamReader:
@@ -113,8 +124,10 @@ class StreamMapping:
         window_seconds: float = 0.0,
         max_attempts: int = 3,
         on_hop: Hop | None = None,
+        filters: list[Any] | None = None,
     ) -> None:
         self.name = name
+        self._filters = filters or []
         self._handler = handler
         self._reader = reader
         self._batch_size = batch_size
@@ -126,6 +139,7 @@ class StreamMapping:
         self._first_buffered = 0.0
         self._cap = batch_size
         self._attempts = 0
+        self._failing: str | None = None
 
     @property
     def idle(self) -> bool:
@@ -138,7 +152,11 @@ class StreamMapping:
     def step(self) -> bool:
         """Deliver at most one batch. Returns whether anything was delivered."""
         if len(self._pending) < self._batch_size:
-            fresh = self._reader.read(self._batch_size - len(self._pending))
+            fresh = [
+                r
+                for r in self._reader.read(self._batch_size - len(self._pending))
+                if self._wanted(r)
+            ]
             if fresh and not self._pending:
                 self._first_buffered = time.monotonic()
             self._pending.extend(fresh)
@@ -151,13 +169,22 @@ class StreamMapping:
         self._deliver(batch)
         return True
 
+    def _wanted(self, record: dict[str, Any]) -> bool:
+        """Lambda's event filtering: no filter, or any filter matches."""
+        from local.eventbridge import matches
+
+        return not self._filters or any(matches(f, record) for f in self._filters)
+
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        for record in batch:
+            self._hop(describe_record(record))
         self._hop(f"stream batch → {self.name}: {len(batch)} record(s)")
         try:
             response = self._handler({"Records": batch}, None)
         except Exception as err:  # noqa: BLE001 - a handler's crash is data here
             self._on_error(batch, f"{type(err).__name__}: {err}")
             return
+        self._hop(f"{self.name} returned {response}")
         failed_ids = _failed_ids(response)
         positions = [
             i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] in failed_ids
@@ -172,18 +199,23 @@ class StreamMapping:
     def _done(self, count: int) -> None:
         del self._pending[:count]
         self._attempts = 0
+        self._failing = None
         self._cap = self._batch_size
 
     def _on_partial(self, batch: list[dict[str, Any]], positions: list[int]) -> None:
         """Checkpoint before the lowest failure; retry from there."""
         lowest = min(positions)
-        self._done(lowest)
+        del self._pending[:lowest]
+        head = batch[lowest]["dynamodb"]["SequenceNumber"]
+        if head != self._failing:
+            self._failing, self._attempts = head, 0
         self._attempts += 1
         self._hop(f"{self.name}: {len(positions)} record(s) failed, retry {self._attempts}")
         if self._attempts >= self._max_attempts:
             failed = [batch[i] for i in positions]
             self._failures.add(self.name, failed, "reported in batchItemFailures")
-            self._hop(f"{self.name}: {len(failed)} record(s) sent to the failure queue")
+            for record in failed:
+                self._hop(f"{describe_record(record)}: sent to the failure queue")
             ids = {r["dynamodb"]["SequenceNumber"] for r in failed}
             self._pending = [r for r in self._pending if r["dynamodb"]["SequenceNumber"] not in ids]
             self._attempts = 0
@@ -197,7 +229,7 @@ class StreamMapping:
         self._attempts += 1
         if self._attempts >= self._max_attempts:
             self._failures.add(self.name, batch, error)
-            self._hop(f"{self.name}: 1 record sent to the failure queue")
+            self._hop(f"{describe_record(batch[0])}: sent to the failure queue")
             self._done(1)
 
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from chalicelib import table
 from chalicelib.config import ConfigurationError, Settings, load_settings
-from chalicelib.domain import CHECK_STATUSES
+from chalicelib.rules import stream_filter_pattern
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CHALICE_DIR = PROJECT_DIR / ".chalice"
@@ -64,8 +64,6 @@ LOG_RETENTION_DAYS = 30
 LAMBDA_RUNTIME = "python3.12"
 FAILURE_QUEUE_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum
 
-# Stream records the aggregator acts on (see chalicelib.aggregator.source_change).
-SOURCE_EVENT_NAMES = ("INSERT", "MODIFY")
 # Read a new stream from its start: nothing written before the mapping is enabled is lost.
 STARTING_POSITION = "TRIM_HORIZON"
 # Failure handling of the aggregator's event source mapping, applied by the template and
@@ -233,18 +231,6 @@ def wildcard_reasons(spec: FunctionSpec) -> dict[str, str]:
 
 
 # --- the stream trigger ---------------------------------------------------------------
-
-
-def stream_filter_pattern() -> dict[str, Any]:
-    """Lambda event filter: only the records ``source_change`` keeps invoke the aggregator.
-
-    Inserted or modified items whose new image has a check status; the order record
-    (sort key ``#order``) carries no status, so it never matches.
-    """
-    return {
-        "eventName": list(SOURCE_EVENT_NAMES),
-        "dynamodb": {"NewImage": {table.STATUS: {"S": list(CHECK_STATUSES)}}},
-    }
 
 
 def filter_criteria() -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pytest
 from chalice.test import Client
 from moto import mock_aws
 
-from tests.helpers import ACCOUNT, REGION, TABLE, TEST_ENV
+from tests.helpers import REGION, TABLE, TEST_ENV, make_pipeline
 
 os.environ.update(TEST_ENV)
 for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
@@ -73,7 +73,7 @@ def client(chalice_app: Any) -> Iterator[Client]:
 
 @pytest.fixture
 def pipeline(chalice_app: Any, aws: AwsClients) -> Pipeline:
-    return Pipeline(chalice_app, aws, ACCOUNT, REGION)
+    return make_pipeline(chalice_app, aws)
 
 
 @pytest.fixture

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from chalice.test import Client
 
-from local.pipeline import AwsClients
+from local.filters import stream_filters
+from local.pipeline import AwsClients, Pipeline
 
+ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 TABLE = "aggregator-events-test"
@@ -38,3 +41,10 @@ def table_items(aws: AwsClients) -> list[dict[str, Any]]:
     """Every item in the table (tests only: the app itself never scans)."""
     items: list[dict[str, Any]] = aws.dynamodb.scan(TableName=TABLE)["Items"]
     return items
+
+
+def make_pipeline(app: Any, aws: AwsClients) -> Pipeline:
+    """The app's event sources on moto, with the stream filters the template deploys."""
+    filters = stream_filters(ROOT, list(app.handler_map))
+    assert filters, "the merge template defines the aggregator's stream filter"
+    return Pipeline(app, aws, ACCOUNT, REGION, stream_filters=filters)

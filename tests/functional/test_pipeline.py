@@ -14,7 +14,7 @@ from chalicelib.config import get_settings
 from chalicelib.outcomes import LogNotifier
 from local.eventbridge import matches
 from local.pipeline import AwsClients, Pipeline
-from tests.helpers import ACCOUNT, REGION, post_result
+from tests.helpers import make_pipeline, post_result
 
 
 def _order(client: Client, order_id: str) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def test_a_third_check_is_added_through_configuration_alone(
     load_app: Callable[..., Any], aws: AwsClients
 ) -> None:
     app = load_app(REQUIRED_CHECKS='["Account Check", "In Stock", "Fraud Check"]')
-    pipeline = Pipeline(app, aws, ACCOUNT, REGION)
+    pipeline = make_pipeline(app, aws)
     invoice_rule = next(r for r in pipeline.router.rules if r.name == "invoice_processing")
     assert invoice_rule.pattern["detail"]["Fraud Check"] == ["passed"]
     with Client(app) as client:

@@ -1,0 +1,51 @@
+"""``python -m local run|demo``: the whole pipeline on this machine.
+
+python -m local run [--host 127.0.0.1] [--port 8000] [--stage local] [--endpoint URL]
+python -m local demo [--port 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from local.runtime import RuntimeOptions, main_run
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text, port in (
+        ("run", "serve the app and run its event sources until Ctrl-C", 8000),
+        ("demo", "start the runtime and walk through the reference scenario", 0),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--host", default="127.0.0.1")
+        command.add_argument("--port", type=int, default=port, help="0 picks a free port")
+        command.add_argument("--stage", default="local")
+        command.add_argument("--endpoint", help="an AWS-compatible endpoint instead of moto")
+        command.add_argument("--project-dir", type=Path, default=Path.cwd())
+        command.add_argument("--verbose", action="store_true", help="also print the app's logs")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    options = RuntimeOptions(
+        host=args.host,
+        port=args.port,
+        stage=args.stage,
+        endpoint=args.endpoint,
+        project_dir=args.project_dir,
+        verbose=args.verbose,
+    )
+    if args.command == "demo":
+        from local.demo import main_demo
+
+        return main_demo(options)
+    return main_run(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,212 @@
+"""The local runtime: the whole app on one machine, on an embedded AWS stand-in.
+
+``chalice local`` serves only HTTP routes. This runtime also feeds the app's DynamoDB
+stream, EventBridge and schedule handlers, so the full pipeline runs without an AWS
+account or Docker:
+
+* moto's in-process server on 127.0.0.1 (or ``--endpoint URL``) with dummy credentials;
+* the events table, created from :mod:`chalicelib.table`;
+* the HTTP routes, served by Chalice's own local server with the stage's environment;
+* a pump thread that runs :class:`local.pipeline.Pipeline` and the schedules.
+
+Example::
+
+    runtime = LocalRuntime(RuntimeOptions(port=8000))
+    runtime.start()      # prints every hop as it happens
+    runtime.wait()       # until Ctrl-C, then runtime.stop()
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from local.filters import stream_filters
+from local.pipeline import AwsClients, Pipeline
+from local.resources import ensure_events_table
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    # Never read a real profile or credentials file.
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+
+
+@dataclass
+class RuntimeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    stage: str = "local"
+    endpoint: str | None = None
+    project_dir: Path = field(default_factory=lambda: Path.cwd())
+    poll_seconds: float = 0.05
+    verbose: bool = False
+
+
+class Printer:
+    """Prints hops, one compact line each, from any thread."""
+
+    def __init__(self, write: Callable[[str], Any] | None = None) -> None:
+        self._write = write or (lambda line: print(line, flush=True))
+        self._lock = threading.Lock()
+
+    def __call__(self, line: str) -> None:
+        stamp = datetime.now().strftime("%H:%M:%S.%f")[:-3]
+        with self._lock:
+            self._write(f"{stamp} {line}")
+
+
+class LocalRuntime:
+    """Starts and stops everything; see the module docstring."""
+
+    def __init__(self, options: RuntimeOptions, printer: Printer | None = None) -> None:
+        self.options = options
+        self.say = printer or Printer()
+        self.pipeline: Pipeline | None = None
+        self.url = ""
+        self._moto: Any = None
+        self._http: Any = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Bring everything up; raises (and cleans up) if anything is wrong."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        endpoint = self.options.endpoint or self._start_moto()
+        os.environ.update(DUMMY_CREDENTIALS)
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        if not self.options.verbose:
+            os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+            os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        import boto3
+        from chalice.cli.factory import CLIFactory
+        from chalice.local import create_local_server
+
+        factory = CLIFactory(str(self.options.project_dir), environ=os.environ)
+        config = factory.create_config_obj(chalice_stage_name=self.options.stage)
+        stage_env = dict(config.environment_variables)
+        os.environ.update(stage_env)
+        clients = AwsClients.from_session(boto3.session.Session(region_name=REGION))
+        if "TABLE_NAME" in stage_env:
+            arn = ensure_events_table(clients.dynamodb, stage_env["TABLE_NAME"])
+            self.say(f"events table {stage_env['TABLE_NAME']} ready, stream {arn}")
+        app = config.chalice_app
+        filters = stream_filters(self.options.project_dir, list(app.handler_map))
+        self.pipeline = Pipeline(
+            app, clients, ACCOUNT, REGION, on_hop=self.say, stream_filters=filters
+        )
+        for rule in self.pipeline.router.rules:
+            self.say(f"rule {rule.name}: {rule.pattern}")
+        server = create_local_server(app, config, self.options.host, self.options.port)
+        server.server.RequestHandlerClass = functools.partial(
+            _request_handler(self.say, self.options.verbose), app_object=app, config=config
+        )
+        self._http = server
+        host, port = server.server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+        self._spawn("http", server.server.serve_forever)
+        self._spawn("pump", self._pump)
+        self.say(f"serving {self.url} (stage {self.options.stage}, AWS at {endpoint})")
+
+    def _start_moto(self) -> str:
+        from moto.server import ThreadedMotoServer
+
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def _spawn(self, name: str, target: Callable[[], Any]) -> None:
+        thread = threading.Thread(target=target, name=f"local-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _pump(self) -> None:
+        assert self.pipeline is not None
+        pipeline = self.pipeline
+        due = {s.name: time.monotonic() + s.seconds for s in pipeline.schedules}
+        while not self._stop.is_set():
+            try:
+                worked = pipeline.pump()
+                for schedule in pipeline.schedules:
+                    if time.monotonic() >= due[schedule.name]:
+                        due[schedule.name] = time.monotonic() + schedule.seconds
+                        self.say(f"schedule → {schedule.name}: {schedule.handler({}, None)}")
+            except Exception as err:  # noqa: BLE001 - keep pumping; say what broke
+                self.say(f"pump error: {type(err).__name__}: {err}")
+                worked = False
+            if not worked:
+                self._stop.wait(self.options.poll_seconds)
+
+    def wait(self) -> None:
+        """Block until Ctrl-C or :meth:`stop`."""
+        try:
+            while not self._stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            self.say("shutting down")
+
+    def stop(self) -> None:
+        """Stop every thread and the embedded AWS; print the failure queue."""
+        self._stop.set()
+        if self._http is not None:
+            self._http.server.shutdown()
+            self._http.server.server_close()
+            self._http = None
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads.clear()
+        if self.pipeline is not None and self.pipeline.failures.entries:
+            self.say(f"failure queue holds {len(self.pipeline.failures.entries)} record(s)")
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+
+
+def _request_handler(say: Callable[[str], None], verbose: bool) -> Any:
+    """Chalice's request handler, logging through the runtime's printer (no GETs
+    unless verbose, so polling clients don't flood the screen)."""
+    from chalice.local import ChaliceRequestHandler
+
+    class RequestHandler(ChaliceRequestHandler):
+        def log_request(self, code: Any = "-", size: Any = "-") -> None:
+            if verbose or self.command != "GET":
+                say(f"[http] {self.command} {self.path} → {code}")
+
+    return RequestHandler
+
+
+def main_run(options: RuntimeOptions) -> int:
+    runtime = LocalRuntime(options)
+    try:
+        runtime.start()
+    except Exception as err:  # noqa: BLE001 - refuse to start, saying why
+        print(f"local runtime did not start: {err}", file=sys.stderr)
+        return 2
+    runtime.wait()
+    runtime.stop()
+    return 0

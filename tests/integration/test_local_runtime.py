@@ -1,0 +1,176 @@
+"""The local runtime end to end: a real process, real HTTP on loopback, moto's server.
+
+Each test talks to ``python -m local run`` the way a user does and reads what it prints.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from local.demo import call, wait_until_final
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RuntimeProcess:
+    """``python -m local run`` in a child process, its output collected line by line."""
+
+    def __init__(self, *args: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS"))}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local", "run", "--port", str(_free_port()), *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                found = re.search(pattern, line)
+                if found:
+                    return found
+            if self.process.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no line matching {pattern!r}:\n" + "\n".join(self.lines[-40:]))
+
+    def count(self, pattern: str) -> int:
+        return sum(1 for line in list(self.lines) if re.search(pattern, line))
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[tuple[RuntimeProcess, str, str]]:
+    """One runtime for the module: (process, app URL, AWS endpoint URL)."""
+    proc = RuntimeProcess()
+    try:
+        found = proc.wait_for(r"serving (http://\S+) \(stage local, AWS at (http://\S+)\)")
+        yield proc, found.group(1), found.group(2)
+    finally:
+        assert proc.stop() == 0
+    proc.wait_for(r"shutting down")
+
+
+def _post(base: str, order_id: str, name: str, status: str, **extra: Any) -> tuple[int, Any]:
+    return call(
+        "POST", f"{base}/orders/{order_id}/events", {"name": name, "status": status, **extra}
+    )
+
+
+def test_reference_scenario_reaches_invoiced_and_rejected(
+    runtime: tuple[RuntimeProcess, str, str],
+) -> None:
+    proc, base, _ = runtime
+    _post(base, "ref-ok", "Account Check", "passed")
+    _post(base, "ref-ok", "In Stock", "passed")
+    _post(base, "ref-bad", "Account Check", "failed", reason="no credit")
+    _post(base, "ref-bad", "In Stock", "passed")
+    assert wait_until_final(base, "ref-ok")["status"] == "invoiced", "\n".join(proc.lines)
+    rejected = wait_until_final(base, "ref-bad")
+    assert rejected["status"] == "rejected"
+    assert rejected["problem"]["failed"] == [{"check": "Account Check", "reason": "no credit"}]
+    proc.wait_for(r"\[order ref-ok\] rule matched → invoice_processing")
+    proc.wait_for(r"\[order ref-bad\] rule matched → problem_handler")
+
+
+def test_duplicates_give_one_invoice(runtime: tuple[RuntimeProcess, str, str]) -> None:
+    proc, base, _ = runtime
+    for _ in range(3):
+        _post(base, "dup", "Account Check", "passed", occurredAt="2026-01-01T10:00:00Z")
+        _post(base, "dup", "In Stock", "passed", occurredAt="2026-01-01T10:00:00Z")
+    view = wait_until_final(base, "dup")
+    assert view["status"] == "invoiced"
+    proc.wait_for(r"\[order dup\] handler done: \{'outcome': 'invoiced'")
+    time.sleep(1.5)  # one batching window: any second delivery would show by now
+    assert proc.count(r"\[order dup\] source event \w+ (Account Check|In Stock)") == 2
+    assert proc.count(r"\[order dup\] handler done: \{'outcome': 'invoiced'") == 1
+    assert wait_until_final(base, "dup")["invoice"] == view["invoice"]
+
+
+def test_poison_order_ends_in_the_failure_queue_and_others_complete(
+    runtime: tuple[RuntimeProcess, str, str],
+) -> None:
+    proc, base, endpoint = runtime
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    # Another writer corrupted this order's own record: reading the order always fails.
+    dynamodb.put_item(
+        TableName="aggregator-events-local",
+        Item={
+            "OrderID": {"S": "poison"},
+            "EventName": {"S": "#order"},
+            "Deadline": {"S": "not a time"},
+        },
+    )
+    _post(base, "poison", "In Stock", "passed")
+    _post(base, "healthy", "Account Check", "passed")
+    _post(base, "healthy", "In Stock", "passed")
+    assert wait_until_final(base, "healthy")["status"] == "invoiced", "\n".join(proc.lines)
+    proc.wait_for(
+        r"\[order poison\] source event INSERT In Stock = passed: sent to the failure "
+        r"queue"
+    )
+    _post(base, "after", "Account Check", "passed")
+    _post(base, "after", "In Stock", "failed")
+    assert wait_until_final(base, "after")["status"] == "rejected"
+
+
+def test_invalid_rule_pattern_stops_start_up_with_aws_reason(tmp_path: Path) -> None:
+    (tmp_path / ".chalice").mkdir()
+    (tmp_path / ".chalice" / "config.json").write_text(
+        '{"version": "2.0", "app_name": "bad", "stages": {"local": {}}}'
+    )
+    (tmp_path / "app.py").write_text(
+        "from chalice import Chalice\n"
+        "app = Chalice(app_name='bad')\n"
+        "@app.on_cw_event({'detail': {'x': 5}})\n"
+        "def handler(event):\n"
+        "    pass\n"
+    )
+    proc = RuntimeProcess("--project-dir", str(tmp_path))
+    assert proc.process.wait(timeout=60) == 2
+    proc.wait_for(
+        r"local runtime did not start: rule 'handler': "
+        r'Event pattern is not valid\. Reason: "x" must be an object or an array'
+    )
