@@ -15,6 +15,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from chalicelib import clock
 from chalicelib.config import Settings
 from chalicelib.domain import CheckResult, Order, format_time, is_late, missing_checks, order_status
@@ -23,6 +25,7 @@ from chalicelib.store import EventStore
 from chalicelib.validation import ValidationError, parse_result_body, validate_order_id
 
 Reply = tuple[int, dict[str, Any]]
+UNAVAILABLE: Reply = (503, {"error": "the event store is unavailable; retry the request"})
 
 
 def result_view(result: CheckResult, late: bool = False) -> dict[str, Any]:
@@ -74,7 +77,13 @@ class OrdersApi:
         except ValidationError as err:
             logger.info("refused a result", extra={"order_id": order_id[:64], "error": err.message})
             return err.status_code, err.to_body()
-        response = self._store.record_result(order_id, result, explicit_time)
+        try:
+            response = self._store.record_result(order_id, result, explicit_time)
+        except (ClientError, BotoCoreError) as err:
+            logger.warning(
+                "could not record a result", extra={"order_id": order_id, "error": str(err)}
+            )
+            return UNAVAILABLE
         logger.info(
             "result " + response.state,
             extra={"order_id": order_id, "check": result.name, "status": result.status},
@@ -94,7 +103,13 @@ class OrdersApi:
             validate_order_id(order_id)
         except ValidationError as err:
             return err.status_code, err.to_body()
-        order = self._store.load_order(order_id)
+        try:
+            order = self._store.load_order(order_id)
+        except (ClientError, BotoCoreError) as err:
+            logger.warning(
+                "could not read an order", extra={"order_id": order_id, "error": str(err)}
+            )
+            return UNAVAILABLE
         if order is None:
             return 404, {"error": f"no events recorded for order '{order_id}'"}
         return 200, order_view(order, self._settings.required_checks)

@@ -46,3 +46,5 @@ def flushing_metrics() -> Iterator[None]:
     finally:
         if metrics.metric_set:
             metrics.flush_metrics()
+            # With POWERTOOLS_METRICS_DISABLED set, flushing keeps the metrics: drop them.
+            metrics.clear_metrics()

@@ -27,6 +27,25 @@ def parse(argv: list[str]) -> argparse.Namespace:
         command.add_argument("--endpoint", help="an AWS-compatible endpoint instead of moto")
         command.add_argument("--project-dir", type=Path, default=Path.cwd())
         command.add_argument("--verbose", action="store_true", help="also print the app's logs")
+        command.add_argument(
+            "--env",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a stage environment variable (repeatable)",
+        )
+        command.add_argument(
+            "--schedule-every",
+            type=float,
+            metavar="SECONDS",
+            help="run schedules this often instead of at their rate",
+        )
+        command.add_argument(
+            "--fault-rate",
+            type=float,
+            default=0.0,
+            help="fraction of the app's AWS calls to fail with ThrottlingException",
+        )
     return parser.parse_args(argv)
 
 
@@ -39,6 +58,9 @@ def main(argv: list[str]) -> int:
         endpoint=args.endpoint,
         project_dir=args.project_dir,
         verbose=args.verbose,
+        env=dict(item.split("=", 1) for item in args.env),
+        schedule_seconds=args.schedule_every,
+        fault_rate=args.fault_rate,
     )
     if args.command == "demo":
         from local.demo import main_demo

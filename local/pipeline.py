@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import re
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +92,7 @@ class Pipeline:
         on_hop: Hop | None = None,
         max_attempts: int = 3,
         stream_filters: dict[str, list[Any]] | None = None,
+        event_workers: int = 1,
     ) -> None:
         from chalice.app import DynamoDBEventConfig, ScheduledEventConfig
 
@@ -128,6 +130,9 @@ class Pipeline:
             if isinstance(source, ScheduledEventConfig)
         ]
         self.delivered: list[dict[str, Any]] = []
+        # Lambda runs asynchronous invocations side by side; 1 keeps tests deterministic.
+        self._pool = ThreadPoolExecutor(event_workers) if event_workers > 1 else None
+        self._in_flight: set[Future[None]] = set()
 
     def pump(self) -> bool:
         """One round: one batch per stream mapping, then every event on the bus."""
@@ -136,13 +141,28 @@ class Pipeline:
             worked = mapping.step() or worked
         for event in self.tap.drain():
             worked = True
-            self._route(event)
+            if self._pool is None:
+                self._route(event)
+            else:
+                future = self._pool.submit(self._route, event)
+                self._in_flight.add(future)
+                future.add_done_callback(self._in_flight.discard)
         return worked
+
+    def settle(self) -> None:
+        """Wait for the events being delivered right now."""
+        wait(list(self._in_flight))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def run_until_idle(self, max_rounds: int = 10_000) -> None:
         """Pump until streams and bus are empty (tests; batching windows are skipped)."""
         for _ in range(max_rounds):
-            if not self.pump() and all(m.idle for m in self.mappings):
+            worked = self.pump()
+            self.settle()
+            if not worked and all(m.idle for m in self.mappings):
                 return
             for mapping in self.mappings:
                 mapping.flush_window()

@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from local.faults import FaultProxy
 from local.filters import stream_filters
 from local.pipeline import AwsClients, Pipeline
 from local.resources import ensure_events_table
@@ -57,6 +58,15 @@ class RuntimeOptions:
     project_dir: Path = field(default_factory=lambda: Path.cwd())
     poll_seconds: float = 0.05
     verbose: bool = False
+    # Stage environment variables to override, e.g. {"ORDER_TIMEOUT_SECONDS": "5"}.
+    env: dict[str, str] = field(default_factory=dict)
+    # Run every schedule this often instead of at its own rate (demos, soak runs).
+    schedule_seconds: float | None = None
+    # Fraction of the app's AWS calls answered with a ThrottlingException.
+    fault_rate: float = 0.0
+    fault_seed: int | None = None
+    # Concurrent EventBridge → Lambda deliveries (Lambda runs them side by side).
+    event_workers: int = 8
 
 
 class Printer:
@@ -81,6 +91,7 @@ class LocalRuntime:
         self.pipeline: Pipeline | None = None
         self.url = ""
         self._moto: Any = None
+        self.faults: FaultProxy | None = None
         self._http: Any = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -98,6 +109,11 @@ class LocalRuntime:
         os.environ.update(DUMMY_CREDENTIALS)
         os.environ.pop("AWS_PROFILE", None)
         os.environ["AWS_ENDPOINT_URL"] = endpoint
+        if self.options.fault_rate > 0:
+            self.faults = FaultProxy(endpoint, self.options.fault_rate, self.options.fault_seed)
+            self.faults.start()
+            os.environ["AWS_ENDPOINT_URL"] = self.faults.url
+            self.say(f"injecting faults into {self.options.fault_rate:.0%} of the app's calls")
         if not self.options.verbose:
             os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
             os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -108,16 +124,20 @@ class LocalRuntime:
 
         factory = CLIFactory(str(self.options.project_dir), environ=os.environ)
         config = factory.create_config_obj(chalice_stage_name=self.options.stage)
-        stage_env = dict(config.environment_variables)
+        stage_env = {**config.environment_variables, **self.options.env}
+        config.environment_variables.update(self.options.env)
         os.environ.update(stage_env)
-        clients = AwsClients.from_session(boto3.session.Session(region_name=REGION))
+        clients = AwsClients.from_session(
+            boto3.session.Session(region_name=REGION), endpoint_url=endpoint
+        )
         if "TABLE_NAME" in stage_env:
             arn = ensure_events_table(clients.dynamodb, stage_env["TABLE_NAME"])
             self.say(f"events table {stage_env['TABLE_NAME']} ready, stream {arn}")
         app = config.chalice_app
         filters = stream_filters(self.options.project_dir, list(app.handler_map))
         self.pipeline = Pipeline(
-            app, clients, ACCOUNT, REGION, on_hop=self.say, stream_filters=filters
+            app, clients, ACCOUNT, REGION, on_hop=self.say, stream_filters=filters,
+            event_workers=self.options.event_workers,
         )
         for rule in self.pipeline.router.rules:
             self.say(f"rule {rule.name}: {rule.pattern}")
@@ -148,13 +168,14 @@ class LocalRuntime:
     def _pump(self) -> None:
         assert self.pipeline is not None
         pipeline = self.pipeline
-        due = {s.name: time.monotonic() + s.seconds for s in pipeline.schedules}
+        every = {s.name: self.options.schedule_seconds or s.seconds for s in pipeline.schedules}
+        due = {name: time.monotonic() + seconds for name, seconds in every.items()}
         while not self._stop.is_set():
             try:
                 worked = pipeline.pump()
                 for schedule in pipeline.schedules:
                     if time.monotonic() >= due[schedule.name]:
-                        due[schedule.name] = time.monotonic() + schedule.seconds
+                        due[schedule.name] = time.monotonic() + every[schedule.name]
                         self.say(f"schedule → {schedule.name}: {schedule.handler({}, None)}")
             except Exception as err:  # noqa: BLE001 - keep pumping; say what broke
                 self.say(f"pump error: {type(err).__name__}: {err}")
@@ -180,8 +201,16 @@ class LocalRuntime:
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads.clear()
+        if self.pipeline is not None:
+            self.pipeline.close()
         if self.pipeline is not None and self.pipeline.failures.entries:
             self.say(f"failure queue holds {len(self.pipeline.failures.entries)} record(s)")
+        if self.faults is not None:
+            self.say(
+                f"faults injected: {self.faults.injected}, calls forwarded: {self.faults.forwarded}"
+            )
+            self.faults.stop()
+            self.faults = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None

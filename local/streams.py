@@ -69,8 +69,13 @@ class StreamReader:
         self._region = region
         self._position = position
         self._iterators: dict[str, str | None] = {}
+        self._shards_checked = 0.0
 
     def _refresh_shards(self) -> None:
+        """Pick up new shards, at most once a second (DescribeStream is not free)."""
+        if time.monotonic() - self._shards_checked < 1.0:
+            return
+        self._shards_checked = time.monotonic()
         description = self._client.describe_stream(StreamArn=self.stream_arn)
         for shard in description["StreamDescription"].get("Shards", []):
             shard_id = shard["ShardId"]

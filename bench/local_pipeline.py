@@ -1,0 +1,84 @@
+"""Throughput and latency of the whole pipeline on the local runtime.
+
+Two runs, both checks passing, posted by 8 concurrent sources over real HTTP:
+
+* saturated: 1,000 orders posted as fast as the sources go. Throughput is orders/second
+  from the first POST to the last invoice; latency (last POST of an order to its invoice,
+  p50 and p99) there is mostly time spent queued behind the backlog;
+* paced: 200 orders at a steady rate below that throughput, where latency shows the
+  pipeline itself, including the aggregator's 1-second batching window
+  (``maximum_batching_window_in_seconds=1`` in ``app.py``, as deployed).
+
+    python -m bench.local_pipeline [--orders 1000] [--paced-orders 200] [--rate 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+from bench.loadgen import arrival_order, make_plans, post_all, running, wait_for, watching_outcomes
+from local.runtime import RuntimeOptions
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def measure(orders: int, orders_per_second: float | None = None) -> dict[str, float]:
+    plans = make_plans(orders, {"pass": 1.0}, seed=1, prefix="tp")
+    posts = arrival_order(plans, duplicate_rate=0.0, seed=1, block=1)
+    rate = 2 * orders_per_second if orders_per_second else None
+    with running(RuntimeOptions(port=0)) as runtime, watching_outcomes() as outcomes:
+        start = time.monotonic()
+        last_post = post_all(runtime.url, posts, per_second=rate)
+        if not wait_for(outcomes, orders, timeout=600):
+            raise RuntimeError(f"only {outcomes.decided()} of {orders} orders were invoiced")
+        invoiced = {order: entries[0][1] for order, entries in outcomes.created.items()}
+    latencies = [invoiced[o] - last_post[o] for o in invoiced]
+    elapsed = max(invoiced.values()) - start
+    return {
+        "offered": orders_per_second or 0.0,
+        "orders": orders,
+        "seconds": elapsed,
+        "orders_per_second": orders / elapsed,
+        "p50_ms": 1000 * percentile(latencies, 0.50),
+        "p99_ms": 1000 * percentile(latencies, 0.99),
+        "mean_ms": 1000 * statistics.fmean(latencies),
+    }
+
+
+def report(runs: list[dict[str, float]]) -> str:
+    lines = [
+        "| run | orders | offered load | wall time | throughput | latency p50 | latency p99 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for figures in runs:
+        offered = figures["offered"]
+        load = f"{offered:g} orders/s" if offered else "as fast as possible"
+        lines.append(
+            f"| {'paced' if offered else 'saturated'} | {figures['orders']:.0f} | {load} "
+            f"| {figures['seconds']:.1f} s | {figures['orders_per_second']:.1f} orders/s "
+            f"| {figures['p50_ms']:.0f} ms | {figures['p99_ms']:.0f} ms |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--paced-orders", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=4.0, help="paced orders per second")
+    args = parser.parse_args()
+    runs = [measure(args.orders), measure(args.paced_orders, args.rate)]
+    print("## Local pipeline: throughput and latency\n")
+    print(report(runs))
+
+
+if __name__ == "__main__":
+    main()
