@@ -21,6 +21,7 @@ import os
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,7 +94,9 @@ def run(orders: int, fault_rate: float, seed: int, timeout_seconds: int) -> Soak
         post_all(runtime.url, posts)
         wait_for(outcomes, orders, timeout=timeout_seconds + 600)
         time.sleep(5)  # a redelivery that doubled something would show by now
-        views = {plan.order_id: _view(runtime.url, plan.order_id) for plan in plans}
+        with ThreadPoolExecutor(8) as pool:
+            found = pool.map(lambda plan: _view(runtime.url, plan.order_id), plans)
+            views = {plan.order_id: view for plan, view in zip(plans, found, strict=True)}
         assert runtime.pipeline is not None and runtime.faults is not None
         failure_queue = len(runtime.pipeline.failures.entries)
         faults, calls = runtime.faults.injected, runtime.faults.injected + runtime.faults.forwarded

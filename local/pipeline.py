@@ -14,8 +14,8 @@ Example::
 from __future__ import annotations
 
 import re
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,8 +171,11 @@ class Pipeline:
     def run_schedules(self) -> None:
         """Run every ``@app.schedule`` handler once."""
         for schedule in self.schedules:
-            self._hop(f"schedule → {schedule.name}")
-            schedule.handler(_scheduled_event(schedule), None)
+            self._hop(f"schedule → {schedule.name}: {self.run_schedule(schedule)}")
+
+    def run_schedule(self, schedule: Schedule) -> Any:
+        """Run one ``@app.schedule`` handler with a scheduled event; return its result."""
+        return schedule.handler(_scheduled_event(schedule), None)
 
     def _route(self, event: dict[str, Any]) -> None:
         detail = event.get("detail") or {}

@@ -123,9 +123,11 @@ class LocalRuntime:
         from chalice.local import create_local_server
 
         factory = CLIFactory(str(self.options.project_dir), environ=os.environ)
-        config = factory.create_config_obj(chalice_stage_name=self.options.stage)
-        stage_env = {**config.environment_variables, **self.options.env}
-        config.environment_variables.update(self.options.env)
+        config = factory.create_config_obj(
+            chalice_stage_name=self.options.stage,
+            user_provided_params={"environment_variables": dict(self.options.env)},
+        )
+        stage_env = config.environment_variables
         os.environ.update(stage_env)
         clients = AwsClients.from_session(
             boto3.session.Session(region_name=REGION), endpoint_url=endpoint
@@ -136,7 +138,12 @@ class LocalRuntime:
         app = config.chalice_app
         filters = stream_filters(self.options.project_dir, list(app.handler_map))
         self.pipeline = Pipeline(
-            app, clients, ACCOUNT, REGION, on_hop=self.say, stream_filters=filters,
+            app,
+            clients,
+            ACCOUNT,
+            REGION,
+            on_hop=self.say,
+            stream_filters=filters,
             event_workers=self.options.event_workers,
         )
         for rule in self.pipeline.router.rules:
@@ -176,7 +183,7 @@ class LocalRuntime:
                 for schedule in pipeline.schedules:
                     if time.monotonic() >= due[schedule.name]:
                         due[schedule.name] = time.monotonic() + every[schedule.name]
-                        self.say(f"schedule → {schedule.name}: {schedule.handler({}, None)}")
+                        self.say(f"schedule → {schedule.name}: {pipeline.run_schedule(schedule)}")
             except Exception as err:  # noqa: BLE001 - keep pumping; say what broke
                 self.say(f"pump error: {type(err).__name__}: {err}")
                 worked = False

@@ -174,3 +174,16 @@ def test_invalid_rule_pattern_stops_start_up_with_aws_reason(tmp_path: Path) -> 
         r"local runtime did not start: rule 'handler': "
         r'Event pattern is not valid\. Reason: "x" must be an object or an array'
     )
+
+
+def test_order_missing_a_check_times_out_through_the_schedule() -> None:
+    proc = RuntimeProcess("--env", "ORDER_TIMEOUT_SECONDS=2", "--schedule-every", "1")
+    try:
+        base = proc.wait_for(r"serving (http://\S+) ").group(1)
+        _post(base, "slow", "Account Check", "passed")
+        view = wait_until_final(base, "slow", timeout=30)
+        assert view["status"] == "timed-out", "\n".join(proc.lines)
+        assert view["problem"]["missing"] == ["In Stock"]
+        proc.wait_for(r"schedule → timeout_sweep: \{'timedOut': 1")
+    finally:
+        assert proc.stop() == 0
