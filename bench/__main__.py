@@ -1,0 +1,58 @@
+"""``python -m bench``: run every benchmark, print the report, write ``bench/results.md``.
+
+Options (for quick looks; the committed results use the defaults)::
+
+    python -m bench --quick       # small tables and few repetitions, a minute or so
+    python -m bench --no-write    # print only
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from bench import env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--no-write", action="store_true", help="do not write bench/results.md")
+    parser.add_argument("--new-orders", type=int, default=100, help="orders processed per run")
+    args = parser.parse_args(argv)
+
+    env.configure()
+    # Imported only now: the app reads its environment at import.
+    import app as app_module
+    from bench import coldstart, cost, cpu, report
+    from chalicelib.config import get_settings
+
+    def progress(line: str) -> None:
+        print(f"[bench {time.perf_counter() - started:6.1f}s] {line}", file=sys.stderr)
+
+    started = time.perf_counter()
+    app = app_module.app
+    sizes = (200, 1_000) if args.quick else (1_000, 10_000)
+    derived = (10_000, 100_000) if args.quick else (100_000,)
+    new_orders = 20 if args.quick else args.new_orders
+    cpu_results = cpu.run(app, progress, 0.3 if args.quick else 1.5)
+    cost_results = cost.run(app, sizes, derived, new_orders, progress)
+    cold = coldstart.run(progress, runs=3 if args.quick else coldstart.RUNS)
+    progress("report")
+    text = report.build(
+        cost_results,
+        cpu_results,
+        cold,
+        pending_shards=get_settings().pending_shards,
+        seconds=time.perf_counter() - started,
+    )
+    if not args.no_write and not args.quick:
+        (env.ROOT / "bench" / "results.md").write_text(text, encoding="utf-8")
+        progress("wrote bench/results.md")
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
