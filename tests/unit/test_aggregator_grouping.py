@@ -343,12 +343,22 @@ def test_orders_after_a_failed_read_are_held_back_not_published_twice() -> None:
     assert publisher.published == ["x", "a", "b"]
 
 
-def test_every_failed_order_is_reported_in_stream_order() -> None:
+def test_reading_stops_at_the_first_order_that_cannot_be_read() -> None:
+    # Lambda re-delivers every record after the reported one, so the orders that come
+    # later (b, x, y here) are neither read nor published now: they will be on the retry.
     records = _batch("y", "a", "x", "b")
     store = FakeStore({o: _pending(o) for o in "abxy"}, broken={"x", "y"})
     publisher = FakePublisher()
-    assert _handle(records, store, publisher) == ["100", "102"]
+    assert _handle(records, store, publisher) == ["100"]
+    assert store.loads == ["y"]
     assert publisher.published == []
+
+
+def test_orders_before_an_unreadable_one_are_still_published() -> None:
+    store = FakeStore({o: _pending(o) for o in "abx"}, broken={"x"})
+    publisher = FakePublisher()
+    assert _handle(_batch("a", "b", "x"), store, publisher) == ["102"]
+    assert publisher.published == ["a", "b"]
 
 
 def test_entries_that_fail_to_publish_are_reported_and_later_calls_wait() -> None:
