@@ -67,6 +67,30 @@ def _consumer(run: Run, cpu: CpuResults, memory_mb: int) -> StreamConsumer:
     return StreamConsumer(memory_mb, batch, ms, batch / (ms / 1000) / records_per_order)
 
 
+def _stream_change(target: float, small: StreamConsumer, big: StreamConsumer) -> str:
+    """What the aggregator's event source mapping needs for ``target`` orders/s."""
+    slots_small = math.ceil(target / small.orders_per_slot)
+    slots_big = math.ceil(target / big.orders_per_slot)
+    factor_small = math.ceil(slots_small / NEW_TABLE_SHARDS)
+    factor_big = math.ceil(slots_big / NEW_TABLE_SHARDS)
+    if factor_small <= MAX_PARALLELIZATION:
+        return (
+            f"Aggregator's event source mapping: ParallelizationFactor {factor_small} "
+            f"({NEW_TABLE_SHARDS} shards x {factor_small} = {NEW_TABLE_SHARDS * factor_small} "
+            f"batches at a time, {small.orders_per_slot:.0f} orders/s each at "
+            f"{small.memory_mb} MB) — more concurrency, not more requests; or memory "
+            f"{big.memory_mb:,} MB ({big.orders_per_slot:.0f} orders/s per batch) and "
+            f"ParallelizationFactor {factor_big}."
+        )
+    shards = math.ceil(slots_big / MAX_PARALLELIZATION)
+    return (
+        f"Aggregator: memory {big.memory_mb:,} MB ({big.orders_per_slot:.0f} orders/s per "
+        f"batch), ParallelizationFactor {MAX_PARALLELIZATION} and >= {shards} stream shards "
+        f"({slots_big} batches at a time): pre-warm the table (WarmThroughput, "
+        f"~{shards * PARTITION_WCU:,} WRU/s) so it has that many partitions."
+    )
+
+
 def plan(run: Run, cpu: CpuResults, pending_shards: int, memory_mb: int = 128) -> CapacityPlan:
     orders = run.new_orders
     per = {name: u.invocations / orders for name, u in run.usage.items()}
@@ -140,35 +164,46 @@ def plan(run: Run, cpu: CpuResults, pending_shards: int, memory_mb: int = 128) -
     ]
     binding = min(limits, key=lambda limit: limit.orders_per_second)
     target = binding.orders_per_second * TEN_TIMES
-    slots = math.ceil(target / big.orders_per_slot)
-    changes = [
-        (
-            f"Aggregator: memory 1,024 MB (a {big.batch_records:.0f}-record batch then takes "
-            f"{big.batch_ms:.0f} ms instead of {consumer.batch_ms:.0f} ms, "
-            f"{big.orders_per_slot:.0f} orders/s per batch slot), ParallelizationFactor "
-            f"{MAX_PARALLELIZATION}, and at least {math.ceil(slots / MAX_PARALLELIZATION)} stream "
-            f"shards ({slots} batch slots): pre-warm the table (WarmThroughput) to "
-            f"~{math.ceil(slots / MAX_PARALLELIZATION) * PARTITION_WCU:,} WRU/s so it has that "
-            "many partitions."
+    needed: dict[str, str] = {
+        limits[0].name: f"API Gateway throttle >= {math.ceil(target * api):,} requests/s",
+        limits[1].name: (
+            f"Lambda concurrency >= {math.ceil(target * seconds_per_order * 1.5):,} (1.5x headroom)"
         ),
-        (
-            f"PENDING_SHARDS >= {math.ceil(target * index_wru / PARTITION_WCU * 2)} "
-            "(2x headroom over the index writes)."
+        limits[3].name: (
+            f"PENDING_SHARDS >= {math.ceil(target * index_wru / PARTITION_WCU * 1.5)} "
+            "(1.5x headroom over the index writes)"
         ),
-        (
-            f"Lambda concurrency quota >= {math.ceil(target * seconds_per_order * 1.5):,} "
-            "(1.5x headroom, at 128 MB everywhere)."
+        limits[4].name: (
+            f"table maximum >= {math.ceil(target * wru):,} WRU/s and "
+            f"{math.ceil(target * rru):,} RRU/s"
         ),
-        f"API Gateway throttle >= {math.ceil(target * api):,} requests/s.",
-        (
-            f"DynamoDB table maximum >= {math.ceil(target * wru):,} WRU/s "
-            f"and {math.ceil(target * rru):,} RRU/s."
-        ),
-        (
-            f"EventBridge: PutEvents >= {math.ceil(target * put_calls):,}/s, "
-            f"target invocations >= {math.ceil(target * targets):,}/s."
-        ),
+        limits[5].name: f"PutEvents quota >= {math.ceil(target * put_calls):,}/s",
+        limits[6].name: f"invocations quota >= {math.ceil(target * targets):,}/s",
+    }
+    changes = [_stream_change(target, consumer, big)]
+    others = [limit for limit in limits if limit.name in needed]
+    short = [limit for limit in others if limit.orders_per_second < target]
+    changes += [
+        f"{needed[limit.name]} ({limit.name}: {limit.orders_per_second:,.0f}/s now)."
+        for limit in short
     ]
+    enough = [limit for limit in others if limit.orders_per_second >= target]
+    if enough:
+        changes.append(
+            "No change needed for: "
+            + "; ".join(f"{limit.name} ({limit.orders_per_second:,.0f}/s)" for limit in enough)
+            + "."
+        )
+    following = min(others, key=lambda limit: limit.orders_per_second)
+    changes.append(
+        f"Once the stream consumer is scaled, the next ceiling is {following.name} at "
+        f"~{following.orders_per_second:,.0f} orders/s; then "
+        + ", ".join(
+            f"{limit.name} ~{limit.orders_per_second:,.0f}/s"
+            for limit in sorted(others, key=lambda limit: limit.orders_per_second)[1:3]
+        )
+        + "."
+    )
     return CapacityPlan(
         limits=sorted(limits, key=lambda limit: limit.orders_per_second),
         binding=binding,

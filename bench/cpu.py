@@ -16,6 +16,7 @@ takes is DynamoDB's work in AWS, so the "scan answered instantly" row is its own
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import gc
 import io
@@ -38,10 +39,13 @@ from bench import sizing, workload
 from bench.baseline import ReferenceAggregator
 from bench.env import ACCOUNT, REGION, ROOT
 from bench.quiet import quiet
+from chalicelib import aggregator as aggregator_module
 from chalicelib import aws as app_aws
 from chalicelib import services, table
+from chalicelib import store as store_module
 from chalicelib.config import get_settings
 from chalicelib.domain import format_time
+from chalicelib.observability import logger as app_logger
 from chalicelib.store import result_item, shard_name
 
 BATCH_RECORDS = 100
@@ -304,6 +308,63 @@ def sdk_calls(checks: tuple[str, ...], min_seconds: float = 0.75) -> dict[str, T
     return {name: measure(call, min_seconds) for name, call in calls.items()}
 
 
+# --- what-ifs: candidate changes, tried by patching this process only -----------------
+
+PUBLISHED_LINE = "aggregated event published"
+
+
+class _DroppingLogger:
+    """The app's logger minus one message (as if that ``logger.info`` line were gone)."""
+
+    def __init__(self, logger: Any, message: str) -> None:
+        self._logger = logger
+        self._message = message
+
+    def info(self, message: str, *args: Any, **kwargs: Any) -> None:
+        if message != self._message:
+            self._logger.info(message, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger, name)
+
+
+def _strings_first(image: Mapping[str, Any]) -> dict[str, Any]:
+    """``store.to_python`` with a fast path for string attributes (all this table has)."""
+    return {
+        key: value["S"] if "S" in value else store_module._deserializer.deserialize(value)
+        for key, value in image.items()
+    }
+
+
+def _variants() -> dict[str, list[Callable[[], Any]]]:
+    drop = _DroppingLogger(app_logger, PUBLISHED_LINE)
+    quiet_publish = partial(mock.patch.object, aggregator_module, "logger", drop)
+    fast_items = partial(mock.patch.object, store_module, "to_python", _strings_first)
+    return {
+        "as is": [],
+        f"without the per-order '{PUBLISHED_LINE}' log line": [quiet_publish],
+        "string fast path in store.to_python": [fast_items],
+        "both": [quiet_publish, fast_items],
+    }
+
+
+def what_ifs(
+    app: Any, checks: tuple[str, ...], spreads: Sequence[int], min_seconds: float
+) -> dict[str, dict[int, Timing]]:
+    """The aggregator with candidate changes patched in (chalicelib's files untouched)."""
+    aggregator = app.handler_map["aggregator"]
+    results: dict[str, dict[int, Timing]] = {}
+    for label, patches in _variants().items():
+        results[label] = {}
+        for spread in spreads:
+            event, orders = stream_batch(spread, checks)
+            with fake_aws(FakeDynamoDB(orders), FakeEvents()), contextlib.ExitStack() as stack:
+                for patch in patches:
+                    stack.enter_context(patch())
+                results[label][spread] = measure(partial(aggregator, event, None), min_seconds)
+    return results
+
+
 # --- results --------------------------------------------------------------------------
 
 
@@ -328,6 +389,7 @@ class CpuResults:
     chalicelib_spots: list[HotSpot]
     areas: list[tuple[str, float]]
     profile_seconds: float
+    what_ifs: dict[str, dict[int, Timing]]
     seconds: float
 
 
@@ -437,6 +499,8 @@ def run(
                 aggregator(event, None)
             profile.disable()
             profile_seconds = time.process_time() - begin
+        progress("cpu: what-ifs (candidate changes patched in this process)")
+        candidates = what_ifs(app, checks, (50, 100), min_seconds)
     hot, mine, areas = analyse(profile)
     return CpuResults(
         aggregator=timings,
@@ -449,5 +513,6 @@ def run(
         chalicelib_spots=mine,
         areas=areas,
         profile_seconds=profile_seconds,
+        what_ifs=candidates,
         seconds=time.perf_counter() - started,
     )

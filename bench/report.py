@@ -527,6 +527,13 @@ def cpu_section(cpu: CpuResults) -> list[str]:
         table(["where", "function", "calls", "own", "incl. callees"], mine, "llrrr"),
         "",
         (
+            "Candidate changes, measured by patching them into this process (`chalicelib`'s "
+            "files untouched; `bench/cpu.py` `what_ifs`), ms per 100-record batch (median):"
+        ),
+        "",
+        _what_if_table(cpu),
+        "",
+        (
             f"At {money.ASSUMED.memory_mb} MB a function gets 1/{money.ASSUMED.cpu_factor:.1f} "
             f"of a vCPU: the slowest case above ({best.median * 1000:.1f} ms) becomes "
             f"~{best.median * 1000 * money.ASSUMED.cpu_factor:.0f} ms, while the same batch "
@@ -534,6 +541,21 @@ def cpu_section(cpu: CpuResults) -> list[str]:
         ),
         "",
     ]
+
+
+def _what_if_table(cpu: CpuResults) -> str:
+    base = cpu.what_ifs.get("as is", {})
+    spreads = sorted(base)
+    rows = []
+    for label, timings in cpu.what_ifs.items():
+        row = [label]
+        for spread in spreads:
+            t = timings[spread]
+            saved = 1 - t.median / base[spread].median
+            row.append(f"{t.median * 1000:.2f}" + ("" if label == "as is" else f" ({-saved:+.0%})"))
+        rows.append(row)
+    headers = ["variant"] + [f"{k} orders in the batch" for k in spreads]
+    return table(headers, rows)
 
 
 def coldstart_section(cold: ColdStartResults) -> list[str]:
