@@ -2,7 +2,8 @@
 
 Each measurement is a new ``python -c`` process (the app's environment set to dummy
 values), the kinds interleaved so they share the machine's noise: import time by
-``time.perf_counter`` around the import, peak RSS (``VmHWM``) after it, and, in
+``time.perf_counter`` (wall) and ``time.process_time`` (CPU, less sensitive to a busy
+machine) around the import, peak RSS (``VmHWM``) after it, and, in
 separate runs, the peak of Python allocations by ``tracemalloc``. ``-X importtime``
 ranks the modules. The deployment zip is read if ``make package`` has built it.
 """
@@ -32,15 +33,15 @@ TARGETS = {"app": "import app", "boto3": "import boto3", "bare": "pass"}
 # over the parent's high-water mark through fork and exec.
 _TIMED = """
 import json, resource, time
-begin = time.perf_counter()
+begin, cpu_begin = time.perf_counter(), time.process_time()
 {statement}
-seconds = time.perf_counter() - begin
+seconds, cpu = time.perf_counter() - begin, time.process_time() - cpu_begin
 try:
     with open("/proc/self/status") as status:
         rss = next(int(l.split()[1]) for l in status if l.startswith("VmHWM:"))
 except (OSError, StopIteration):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"seconds": seconds, "maxrss_kb": rss}}))
+print(json.dumps({{"seconds": seconds, "cpu_seconds": cpu, "maxrss_kb": rss}}))
 """
 
 _TRACED = """
@@ -54,12 +55,17 @@ print(json.dumps({{"peak_bytes": tracemalloc.get_traced_memory()[1]}}))
 @dataclass(frozen=True)
 class Sample:
     seconds: list[float]
+    cpu_seconds: list[float]
     maxrss_kb: list[int]
     traced_peak: list[int]
 
     @property
     def median_seconds(self) -> float:
         return statistics.median(self.seconds)
+
+    @property
+    def median_cpu_seconds(self) -> float:
+        return statistics.median(self.cpu_seconds)
 
     @property
     def median_maxrss_kb(self) -> float:
@@ -158,6 +164,7 @@ def _zip() -> ZipInfo | None:
 def run(progress: Callable[[str], None] = lambda _: None, runs: int = RUNS) -> ColdStartResults:
     started = time.perf_counter()
     seconds: dict[str, list[float]] = {k: [] for k in TARGETS}
+    cpu: dict[str, list[float]] = {k: [] for k in TARGETS}
     rss: dict[str, list[int]] = {k: [] for k in TARGETS}
     traced: dict[str, list[int]] = {k: [] for k in TARGETS}
     progress(f"cold start: {runs} fresh interpreters per import")
@@ -165,6 +172,7 @@ def run(progress: Callable[[str], None] = lambda _: None, runs: int = RUNS) -> C
         for name, statement in TARGETS.items():
             out = json.loads(_python(_TIMED.format(statement=statement)).stdout.splitlines()[-1])
             seconds[name].append(out["seconds"])
+            cpu[name].append(out["cpu_seconds"])
             rss[name].append(out["maxrss_kb"])
     for _ in range(TRACEMALLOC_RUNS):
         for name, statement in TARGETS.items():
@@ -178,7 +186,7 @@ def run(progress: Callable[[str], None] = lambda _: None, runs: int = RUNS) -> C
         if c.module == "app" or c.module.startswith(("chalicelib", "chalice", "aws_lambda_p"))
     }
     return ColdStartResults(
-        samples={k: Sample(seconds[k], rss[k], traced[k]) for k in TARGETS},
+        samples={k: Sample(seconds[k], cpu[k], rss[k], traced[k]) for k in TARGETS},
         imports=imports,
         app_modules_ms=app_modules,
         zip=_zip(),
