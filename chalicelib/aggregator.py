@@ -49,19 +49,30 @@ class SourceChange:
     position: int
 
 
+def _field(value: Any, *path: str) -> Any:
+    """``value[path[0]][path[1]]…``, or ``None`` where a step is missing or not a mapping."""
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
 def source_change(record: Mapping[str, Any], position: int) -> SourceChange | None:
-    """The change a stream record makes, or ``None`` if it is not a source event."""
-    if record.get("eventName") not in SOURCE_EVENT_NAMES:
+    """The change a stream record makes, or ``None`` if it is not a source event.
+
+    Anything else (a REMOVE, the app's own ``#order`` record, another writer's item or
+    a malformed record) gives ``None``, never an exception.
+    """
+    if _field(record, "eventName") not in SOURCE_EVENT_NAMES:
         return None
-    data = record.get("dynamodb") or {}
-    keys = data.get("Keys") or {}
-    order_id = (keys.get(table.PARTITION_KEY) or {}).get("S")
-    event_name = (keys.get(table.SORT_KEY) or {}).get("S")
-    status = ((data.get("NewImage") or {}).get(table.STATUS) or {}).get("S")
-    sequence_number = data.get("SequenceNumber")
-    if not order_id or not event_name or event_name.startswith("#"):
+    order_id = _field(record, "dynamodb", "Keys", table.PARTITION_KEY, "S")
+    event_name = _field(record, "dynamodb", "Keys", table.SORT_KEY, "S")
+    status = _field(record, "dynamodb", "NewImage", table.STATUS, "S")
+    sequence_number = _field(record, "dynamodb", "SequenceNumber")
+    if not all(isinstance(v, str) and v for v in (order_id, event_name, sequence_number)):
         return None
-    if status not in CHECK_STATUSES or not isinstance(sequence_number, str):
+    if event_name.startswith("#") or status not in CHECK_STATUSES:
         return None
     return SourceChange(order_id, sequence_number, position)
 
@@ -89,7 +100,7 @@ def group_by_order(records: Sequence[Mapping[str, Any]]) -> list[_OrderBatch]:
             count(RECORDS_SKIPPED)
             logger.info(
                 "skipped a record that is not a source event",
-                extra={"order_id": _order_id_of(record), "event_name": record.get("eventName")},
+                extra={"order_id": _order_id_of(record), "event_name": _field(record, "eventName")},
             )
             continue
         groups.setdefault(change.order_id, _OrderBatch(change.order_id)).changes.append(change)
@@ -97,8 +108,7 @@ def group_by_order(records: Sequence[Mapping[str, Any]]) -> list[_OrderBatch]:
 
 
 def _order_id_of(record: Mapping[str, Any]) -> Any:
-    keys = (record.get("dynamodb") or {}).get("Keys") or {}
-    return (keys.get(table.PARTITION_KEY) or {}).get("S")
+    return _field(record, "dynamodb", "Keys", table.PARTITION_KEY, "S")
 
 
 class Aggregator:
@@ -142,7 +152,9 @@ class Aggregator:
 
     def _entry_for(self, order_id: str) -> dict[str, Any] | None:
         order = self._store.load_order(order_id)
-        if order is None:
+        if order is None or not order.results:
+            # Nothing stored that follows the item schema: not an order a source reported.
+            logger.info("no source event stored for this order", extra={"order_id": order_id})
             return None
         if order.outcome is not None:
             logger.info(

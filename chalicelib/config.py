@@ -54,7 +54,10 @@ class Settings:
 def _parse_checks(raw: str) -> tuple[str, ...]:
     """Read ``REQUIRED_CHECKS``: a JSON list of names or a comma-separated list."""
     text = raw.strip()
-    names = json.loads(text) if text.startswith("[") else text.split(",")
+    try:
+        names = json.loads(text) if text.startswith("[") else text.split(",")
+    except ValueError as err:
+        raise ConfigurationError(f"REQUIRED_CHECKS is not a valid JSON list: {err}") from None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ConfigurationError("REQUIRED_CHECKS must be a list of names")
     checks = tuple(dict.fromkeys(n.strip() for n in names if n.strip()))

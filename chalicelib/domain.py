@@ -33,8 +33,9 @@ OUTCOME_KINDS: tuple[OutcomeKind, ...] = (INVOICED, REJECTED, TIMED_OUT)
 
 
 def format_time(moment: datetime) -> str:
-    """UTC, fixed width, so that string order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC, fixed width (years zero-padded), so that string order is time order."""
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(text: str) -> datetime:
@@ -42,7 +43,10 @@ def parse_time(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError("time has no UTC offset")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time is outside the calendar in UTC") from None
 
 
 def content_digest(status: str, reason: str | None) -> str:

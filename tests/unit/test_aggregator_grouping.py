@@ -145,11 +145,6 @@ def test_sequence_number_must_be_a_string() -> None:
     assert source_change(record, 0) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="source_change assumes DynamoDB-JSON shapes: a record whose parts have the wrong "
-    "type raises AttributeError (failing the whole batch) or yields a non-string order id",
-)
 @pytest.mark.parametrize(
     "patch",
     [

@@ -134,11 +134,6 @@ def test_check_name_of_64_characters_is_accepted() -> None:
     assert load_settings({"REQUIRED_CHECKS": name}).required_checks == (name,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="malformed JSON in REQUIRED_CHECKS escapes as json.JSONDecodeError, "
-    "not ConfigurationError",
-)
 def test_required_checks_that_are_not_valid_json_raise_configuration_error() -> None:
     with pytest.raises(ConfigurationError):
         load_settings({"REQUIRED_CHECKS": '["Account Check", "In Stock"'})
