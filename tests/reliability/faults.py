@@ -39,6 +39,7 @@ from typing import Any
 
 import boto3
 import botocore.retries.standard
+import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from chalice.test import Client
@@ -332,6 +333,22 @@ class Clock:
         return self
 
 
+_LOADERS: dict[str | None, Any] = {}
+_create_loader = botocore.session.create_loader
+
+
+def _shared_loader(search_path_string: str | None = None) -> Any:
+    if search_path_string not in _LOADERS:
+        _LOADERS[search_path_string] = _create_loader(search_path_string)
+    return _LOADERS[search_path_string]
+
+
+def shared_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every botocore session shares one model loader, so each service model is read
+    from disk once per process instead of once per client (most of a test's set-up)."""
+    monkeypatch.setattr(botocore.session, "create_loader", _shared_loader)
+
+
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Publisher and SDK retries without waiting; returns the publisher's sleeps."""
     sleeps: list[float] = []
@@ -451,6 +468,8 @@ class Harness:
     pipeline: Pipeline
     db: FaultInjector
     bus: FaultInjector
+    _reader: StreamReader | None = None
+    _records: list[dict[str, Any]] = field(default_factory=list)
 
     def post(self, order_id: str, name: str, status: str, **extra: Any) -> Any:
         return post_result(self.client, order_id, name, status, **extra)
@@ -486,20 +505,27 @@ class Harness:
     def events_for(self, order_id: str) -> list[dict[str, Any]]:
         return [e for e in self.pipeline.delivered if e["detail"].get("OrderID") == order_id]
 
-    def redeliver(self, events: list[dict[str, Any]]) -> None:
-        """Deliver events again to every target whose rule matches (EventBridge duplicates)."""
+    def redeliver(self, events: list[dict[str, Any]], attempts: int = 3) -> None:
+        """Deliver events again to every target whose rule matches (EventBridge duplicates),
+        retrying a target that raises as EventBridge does."""
         for event in events:
             for rule in self.pipeline.router.matching(event):
-                rule.handler(event, None)
+                for attempt in range(1, attempts + 1):
+                    try:
+                        rule.handler(event, None)
+                        break
+                    except Exception:
+                        if attempt == attempts:
+                            raise
 
     def stream_records(self) -> list[dict[str, Any]]:
         """Every record on the table's stream so far, as Lambda hands them over."""
-        arn = resolve_stream_arn(self.aws.dynamodb, TEST_ENV["EVENTS_STREAM_ARN"])
-        reader = StreamReader(self.aws.streams, arn, REGION)
-        records: list[dict[str, Any]] = []
-        while fresh := reader.read(1000):
-            records.extend(fresh)
-        return records
+        if self._reader is None:
+            arn = resolve_stream_arn(self.aws.dynamodb, TEST_ENV["EVENTS_STREAM_ARN"])
+            self._reader = StreamReader(self.aws.streams, arn, REGION)
+        while fresh := self._reader.read(1000):
+            self._records.extend(fresh)
+        return list(self._records)
 
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """Invoke the stream handler with ``records`` (a batch Lambda re-delivers)."""
@@ -535,6 +561,7 @@ def shared_harness(**env: str) -> Iterator[Harness]:
 
     try:
         with mock_aws(), pytest.MonkeyPatch.context() as monkeypatch:
+            shared_models(monkeypatch)
             session = boto3.session.Session(region_name=REGION)
             session.client("dynamodb").create_table(**table.create_table_request(TABLE))
             clients = AwsClients.from_session(session)

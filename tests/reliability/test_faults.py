@@ -44,6 +44,7 @@ from tests.reliability.faults import (
     order_items,
     order_of,
     outcome_records,
+    shared_models,
 )
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -58,6 +59,7 @@ def _timeout() -> timedelta:
 @pytest.fixture(autouse=True)
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """No real waiting in publisher or SDK retries; the publisher's sleeps are recorded."""
+    shared_models(monkeypatch)
     return no_backoff(monkeypatch)
 
 
