@@ -37,6 +37,7 @@ typecheck: venv
 package: venv
 	rm -rf build/package
 	$(PY) -m scripts.render_template
+	find chalicelib -name __pycache__ -type d -prune -exec rm -rf {} +
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
 	  $(VENV)/bin/chalice package --stage $(STAGE) --merge-template .chalice/merge-template.json build/package
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from chalicelib import clock, table
@@ -37,7 +37,8 @@ from chalicelib.observability import (
 )
 from chalicelib.publisher import Publisher, chunks
 from chalicelib.rules import SOURCE_EVENT_NAMES
-from chalicelib.store import EventStore, pending_shard
+from chalicelib.store import EventStore
+from chalicelib.timeouts import pending_entry
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class SourceChange:
 def _field(value: Any, *path: str) -> Any:
     """``value[path[0]][path[1]]…``, or ``None`` where a step is missing or not a mapping."""
     for key in path:
-        if not isinstance(value, Mapping):
+        if not isinstance(value, dict):
             return None
         value = value.get(key)
     return value
@@ -66,10 +67,11 @@ def source_change(record: Mapping[str, Any], position: int) -> SourceChange | No
     """
     if _field(record, "eventName") not in SOURCE_EVENT_NAMES:
         return None
-    order_id = _field(record, "dynamodb", "Keys", table.PARTITION_KEY, "S")
-    event_name = _field(record, "dynamodb", "Keys", table.SORT_KEY, "S")
-    status = _field(record, "dynamodb", "NewImage", table.STATUS, "S")
-    sequence_number = _field(record, "dynamodb", "SequenceNumber")
+    data = _field(record, "dynamodb")
+    order_id = _field(data, "Keys", table.PARTITION_KEY, "S")
+    event_name = _field(data, "Keys", table.SORT_KEY, "S")
+    status = _field(data, "NewImage", table.STATUS, "S")
+    sequence_number = _field(data, "SequenceNumber")
     if not all(isinstance(v, str) and v for v in (order_id, event_name, sequence_number)):
         return None
     if event_name.startswith("#") or status not in CHECK_STATUSES:
@@ -164,8 +166,7 @@ class Aggregator:
             return None
         if order.deadline is None:
             now = self._now()
-            deadline = now + timedelta(seconds=self._settings.order_timeout_seconds)
-            shard = pending_shard(order_id, self._settings.pending_shards)
+            deadline, shard = pending_entry(order_id, now, self._settings)
             self._store.open_order(order_id, deadline, shard, now)
         detail = aggregated_detail(order, self._settings.required_checks)
         return put_events_entry(self._settings, detail)
@@ -176,12 +177,11 @@ class Aggregator:
             failed_indexes = self._publisher.publish_call([entry for _, entry in batch])
             published = [o for i, (o, _) in enumerate(batch) if i not in failed_indexes]
             count(ORDERS_PUBLISHED, len(published))
-            for order, entry in batch:
-                if order in published:
-                    logger.info(
-                        "aggregated event published",
-                        extra={"order_id": order.order_id, "detail": entry["Detail"]},
-                    )
+            # One line per call, not per order: per-order lines were 40% of the CPU.
+            logger.info(
+                "aggregated events published",
+                extra={"order_ids": [order.order_id for order in published]},
+            )
             if failed_indexes:
                 return [batch[i][0] for i in failed_indexes]
         return []

@@ -60,8 +60,14 @@ class RecordResponse:
 
 
 def to_python(image: Mapping[str, Any]) -> dict[str, Any]:
-    """A DynamoDB-JSON item (stream image or client response) as plain Python."""
-    return {key: _deserializer.deserialize(value) for key, value in image.items()}
+    """A DynamoDB-JSON item (stream image or client response) as plain Python.
+
+    Every attribute of this table is a string, so that case skips the deserializer.
+    """
+    return {
+        key: value["S"] if "S" in value else _deserializer.deserialize(value)
+        for key, value in image.items()
+    }
 
 
 def result_item(order_id: str, result: CheckResult) -> dict[str, Any]:

@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import clock
@@ -26,7 +26,13 @@ from chalicelib.domain import PENDING, TIMED_OUT, decision
 from chalicelib.events import aggregated_detail, put_events_entry
 from chalicelib.observability import logger
 from chalicelib.publisher import Publisher, chunks
-from chalicelib.store import EventStore, shard_name
+from chalicelib.store import EventStore, pending_shard, shard_name
+
+
+def pending_entry(order_id: str, now: datetime, settings: Settings) -> tuple[datetime, str]:
+    """The deadline and index shard an order gets when it is first seen at ``now``."""
+    deadline = now + timedelta(seconds=settings.order_timeout_seconds)
+    return deadline, pending_shard(order_id, settings.pending_shards)
 
 
 class TimeoutSweep:

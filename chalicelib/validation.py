@@ -20,7 +20,7 @@ MAX_BODY_BYTES = 16 * 1024
 MAX_REASON_CHARS = 500
 MAX_TIME_CHARS = 40
 MAX_FUTURE = timedelta(minutes=5)
-ORDER_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+ORDER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 FIELDS = frozenset({"name", "status", "reason", "occurredAt"})
 
 
@@ -43,7 +43,8 @@ class ValidationError(ValueError):
 def validate_order_id(order_id: str) -> str:
     if not ORDER_ID_PATTERN.fullmatch(order_id):
         raise ValidationError(
-            "order id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
+            "order id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-', "
+            "starting with a letter or digit",
             field="orderId",
         )
     return order_id

@@ -156,15 +156,7 @@ class StreamMapping:
 
     def step(self) -> bool:
         """Deliver at most one batch. Returns whether anything was delivered."""
-        if len(self._pending) < self._batch_size:
-            fresh = [
-                r
-                for r in self._reader.read(self._batch_size - len(self._pending))
-                if self._wanted(r)
-            ]
-            if fresh and not self._pending:
-                self._first_buffered = time.monotonic()
-            self._pending.extend(fresh)
+        self._fill()
         if not self._pending:
             return False
         full = len(self._pending) >= self._batch_size
@@ -173,6 +165,18 @@ class StreamMapping:
         batch = self._pending[: min(self._cap, self._batch_size)]
         self._deliver(batch)
         return True
+
+    def _fill(self) -> None:
+        """Read until the batch is full or the stream has nothing new. Records the
+        filters drop do not count, so a read that is all filtered out reads again."""
+        while len(self._pending) < self._batch_size:
+            read = self._reader.read(self._batch_size - len(self._pending))
+            if not read:
+                return
+            fresh = [r for r in read if self._wanted(r)]
+            if fresh and not self._pending:
+                self._first_buffered = time.monotonic()
+            self._pending.extend(fresh)
 
     def _wanted(self, record: dict[str, Any]) -> bool:
         """Lambda's event filtering: no filter, or any filter matches."""

@@ -93,6 +93,9 @@ def _package_env() -> dict[str, str]:
 
 
 def _package(out: Path) -> None:
+    # Tests import chalicelib, which writes bytecode caches; Lambda must not get them.
+    for cache in (PROJECT_DIR / "chalicelib").rglob("__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)
     chalice = Path(sys.executable).with_name("chalice")
     command = [str(chalice), "package", "--stage", STAGE]
     command += ["--merge-template", str(CHALICE_DIR / render_template.MERGE_TEMPLATE), str(out)]
@@ -239,6 +242,7 @@ def test_stream_trigger_reads_the_table_stream_and_is_failure_safe(
     assert properties["Stream"] == STREAM_ARN
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert properties["BisectBatchOnFunctionError"] is True
+    assert properties["ParallelizationFactor"] == 10
     assert 0 <= properties["MaximumRetryAttempts"] <= 100
     # Bounded, and well inside the stream's 24 h so a failed range can still be replayed.
     assert 60 <= properties["MaximumRecordAgeInSeconds"] <= 6 * 3600
@@ -260,6 +264,7 @@ def test_expanded_event_source_mapping_keeps_failure_handling(
     for key in (
         "FunctionResponseTypes",
         "BisectBatchOnFunctionError",
+        "ParallelizationFactor",
         "MaximumRetryAttempts",
         "MaximumRecordAgeInSeconds",
         "DestinationConfig",

@@ -52,7 +52,9 @@ from chalicelib.domain import Outcome
 from chalicelib.observability import SERVICE
 from chalicelib.outcomes import LogNotifier
 from chalicelib.publisher import Publisher
+from chalicelib.rules import stream_filter_pattern
 from chalicelib.store import EventStore, to_python
+from local.eventbridge import matches
 from local.pipeline import AwsClients, Pipeline, resolve_stream_arn
 from local.streams import StreamReader
 from tests.helpers import ACCOUNT, REGION, TABLE, TEST_ENV, post_result
@@ -519,12 +521,14 @@ class Harness:
                             raise
 
     def stream_records(self) -> list[dict[str, Any]]:
-        """Every record on the table's stream so far, as Lambda hands them over."""
+        """Every record on the table's stream so far that the deployed trigger's filter
+        lets through, as Lambda hands them over."""
         if self._reader is None:
             arn = resolve_stream_arn(self.aws.dynamodb, TEST_ENV["EVENTS_STREAM_ARN"])
             self._reader = StreamReader(self.aws.streams, arn, REGION)
+        pattern = stream_filter_pattern()
         while fresh := self._reader.read(1000):
-            self._records.extend(fresh)
+            self._records.extend(r for r in fresh if matches(pattern, r))
         return list(self._records)
 
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -281,7 +281,7 @@ def test_required_fields_are_named_when_missing() -> None:
 # --- order ids -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("order_id", ["7", "a" * 64, "ORD-2026_01.31", "-", "_"])
+@pytest.mark.parametrize("order_id", ["7", "a" * 64, "ORD-2026_01.31", "0-", "x_"])
 def test_order_ids_of_the_allowed_alphabet_are_accepted(order_id: str) -> None:
     assert validate_order_id(order_id) == order_id
 
@@ -291,6 +291,11 @@ def test_order_ids_of_the_allowed_alphabet_are_accepted(order_id: str) -> None:
     [
         "",
         "a" * 65,
+        "-",
+        "_",
+        ".",
+        "..",
+        ".hidden",
         "a b",
         "a/b",
         "../etc",
