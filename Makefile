@@ -45,8 +45,10 @@ package: venv
 validate-template: package
 	$(PY) -m scripts.validate_template build/package/sam.json
 
+## Cost, CPU, cold start (bench/results.md), then the local pipeline's throughput.
 bench: venv
 	$(PY) -m bench
+	$(PY) -m bench.local_pipeline
 
 soak: venv
 	$(PY) -m bench.soak
