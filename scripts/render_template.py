@@ -151,7 +151,7 @@ class FunctionSpec:
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("api_handler", "APIHandler", (_PUT, _QUERY)),
+    FunctionSpec("api_handler", "APIHandler", (_PUT, _UPDATE, _QUERY)),
     FunctionSpec("aggregator", "Aggregator", (_QUERY, _UPDATE), reads_stream=True, publishes=True),
     FunctionSpec("invoice_processing", "InvoiceProcessing", (_QUERY, _UPDATE)),
     FunctionSpec("problem_handler", "ProblemHandler", (_QUERY, _UPDATE)),

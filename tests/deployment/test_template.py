@@ -46,7 +46,7 @@ STREAM_READ = {
 }
 # What each function calls (chalicelib/store.py, chalicelib/publisher.py), and nothing else.
 EXPECTED_ACTIONS = {
-    "APIHandler": LOGS | {"dynamodb:PutItem", "dynamodb:Query"},
+    "APIHandler": LOGS | {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
     "Aggregator": LOGS
     | STREAM_READ
     | {"dynamodb:Query", "dynamodb:UpdateItem", "events:PutEvents", "sqs:SendMessage"},
