@@ -91,6 +91,13 @@ def _stream_change(target: float, small: StreamConsumer, big: StreamConsumer) ->
     )
 
 
+def deployed_parallelization() -> int:
+    """The aggregator trigger's ParallelizationFactor in the deployment template."""
+    from scripts.render_template import STREAM_FAILURE_HANDLING
+
+    return int(STREAM_FAILURE_HANDLING.get("ParallelizationFactor", 1))
+
+
 def plan(run: Run, cpu: CpuResults, pending_shards: int, memory_mb: int = 128) -> CapacityPlan:
     orders = run.new_orders
     per = {name: u.invocations / orders for name, u in run.usage.items()}
@@ -108,7 +115,8 @@ def plan(run: Run, cpu: CpuResults, pending_shards: int, memory_mb: int = 128) -
     )
     consumer = _consumer(run, cpu, memory_mb)
     big = _consumer(run, cpu, 1024)
-    stream_rate = NEW_TABLE_SHARDS * 1 * consumer.orders_per_slot
+    factor = deployed_parallelization()
+    stream_rate = NEW_TABLE_SHARDS * factor * consumer.orders_per_slot
     limits = [
         Limit(
             "API Gateway REST, account throttle",
@@ -125,8 +133,8 @@ def plan(run: Run, cpu: CpuResults, pending_shards: int, memory_mb: int = 128) -
             "quota increase; more memory for the aggregator shortens its batches",
         ),
         Limit(
-            "Aggregator on the stream (default ParallelizationFactor 1)",
-            f"{NEW_TABLE_SHARDS} shards (new on-demand table) x 1 batch at a time",
+            f"Aggregator on the stream (ParallelizationFactor {factor}, as deployed)",
+            f"{NEW_TABLE_SHARDS} shards (new on-demand table) x {factor} batch(es) at a time",
             f"{consumer.batch_records:.0f}-record batch in {consumer.batch_ms:.0f} ms "
             f"(derived, {memory_mb} MB)",
             stream_rate,
@@ -210,7 +218,7 @@ def plan(run: Run, cpu: CpuResults, pending_shards: int, memory_mb: int = 128) -
         target=target,
         consumers=[consumer, big],
         shards=NEW_TABLE_SHARDS,
-        parallelization=1,
+        parallelization=factor,
         pending_shards=pending_shards,
         changes=changes,
         source_orders=run.table_orders,
