@@ -111,10 +111,6 @@ class FailureQueue:
             for record in records:
                 self.entries.append({"function": function, "error": error, "record": record})
 
-    def sequence_numbers(self) -> list[str]:
-        with self._lock:
-            return [e["record"]["dynamodb"]["SequenceNumber"] for e in self.entries]
-
 
 class StreamMapping:
     """One ``on_dynamodb_record`` handler fed from one stream."""

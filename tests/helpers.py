@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +49,14 @@ def make_pipeline(app: Any, aws: AwsClients) -> Pipeline:
     filters = stream_filters(ROOT, list(app.handler_map))
     assert filters, "the merge template defines the aggregator's stream filter"
     return Pipeline(app, aws, ACCOUNT, REGION, stream_filters=filters)
+
+
+class LogCollector(logging.Handler):
+    """Keeps every log record it is given, for tests that assert on the app's logs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

@@ -57,7 +57,7 @@ from chalicelib.store import EventStore, to_python
 from local.eventbridge import matches
 from local.pipeline import AwsClients, Pipeline, resolve_stream_arn
 from local.streams import StreamReader
-from tests.helpers import ACCOUNT, REGION, TABLE, TEST_ENV, post_result
+from tests.helpers import ACCOUNT, REGION, TABLE, TEST_ENV, LogCollector, post_result
 
 THROTTLED = "ProvisionedThroughputExceededException"
 THROTTLING = "ThrottlingException"
@@ -375,19 +375,10 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 # --- ledgers of what the app did -----------------------------------------------------
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @contextmanager
 def app_log() -> Iterator[list[logging.LogRecord]]:
     """Every record the app's logger emits inside the block."""
-    handler = _Collect()
+    handler = LogCollector()
     target = logging.getLogger(SERVICE)
     target.addHandler(handler)
     try:

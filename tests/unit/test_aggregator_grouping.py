@@ -17,6 +17,7 @@ from chalicelib.domain import INVOICED, PASSED, CheckResult, Order, Outcome
 from chalicelib.observability import SERVICE
 from chalicelib.publisher import Publisher
 from chalicelib.store import EventStore, pending_shard
+from tests.helpers import LogCollector
 
 NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 SETTINGS = Settings(order_timeout_seconds=600, pending_shards=4)
@@ -212,19 +213,10 @@ def test_a_batch_of_nothing_but_foreign_records_has_no_orders() -> None:
     assert group_by_order(records) == []
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
 def app_log() -> Iterator[list[logging.LogRecord]]:
     """Every record the app's logger emits during the test."""
-    handler = _Collect()
+    handler = LogCollector()
     target = logging.getLogger(SERVICE)
     target.addHandler(handler)
     yield handler.records
