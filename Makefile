@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine: `make run` and `make test`.
 # Each creates .venv from requirements-dev.txt when it is missing.
-PYTHON ?= python3
+# The interpreter the venv is made from: Python 3.13 (or 3.12), found by scripts/find_python.sh.
+# The deployed Lambda runtime is the venv's version (chalice takes it from the interpreter).
+PYTHON_FOUND := $(shell sh scripts/find_python.sh)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAGE ?= dev
@@ -8,11 +10,16 @@ STAGE ?= dev
 .PHONY: venv run demo test lint typecheck unit package validate-template bench soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
+	@test -n "$(PYTHON_FOUND)" || { sh scripts/find_python.sh; exit 1; }
+	$(PYTHON_FOUND) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-venv: $(VENV)/.installed
+# A venv left from an older Python (the project once ran on 3.11) is made again.
+venv:
+	@if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] < (3, 12))'; then \
+	  echo "replacing $(VENV): it was made with Python < 3.12"; rm -rf $(VENV); fi
+	@$(MAKE) --no-print-directory $(VENV)/.installed
 
 ## The whole pipeline on this machine (embedded AWS stand-in, no account, no Docker).
 run: venv

@@ -22,6 +22,9 @@ MAX_TIME_CHARS = 40
 MAX_FUTURE = timedelta(minutes=5)
 ORDER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 FIELDS = frozenset({"name", "status", "reason", "occurredAt"})
+# Bodies are flat objects; anything nested deeper is refused the same way on every Python
+# (3.13's parser takes depths that raised RecursionError on 3.11).
+MAX_DEPTH = 32
 
 
 class ValidationError(ValueError):
@@ -63,11 +66,31 @@ def _load_json(raw: bytes | None) -> Any:
             status_code=413,
         )
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except RecursionError:
         raise ValidationError("request body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise ValidationError(f"request body is not valid JSON: {err}") from None
+    if _depth(body) > MAX_DEPTH:
+        raise ValidationError("request body is nested too deeply")
+    return body
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in ``value`` (iterative: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if level + 1 > MAX_DEPTH:
+                    return level + 1
+                stack.append((child, level + 1))
+        deepest = max(deepest, level)
+    return deepest
 
 
 def _string_field(body: dict[str, Any], name: str, limit: int) -> str | None:

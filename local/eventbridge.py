@@ -44,7 +44,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import count
-from typing import NamedTuple, TypeAlias
+from typing import NamedTuple
 
 __all__ = ["InvalidEventPattern", "matches", "validate"]
 
@@ -62,7 +62,7 @@ _TOO_COMPLEX = (
 _MAX_WILDCARD_COMPLEXITY = 10
 _COMPLEXITY_SEARCH_BUDGET = 20_000
 _OR = "$or"
-_Tokens: TypeAlias = tuple[str | None, ...]  # a wildcard pattern: one character each; None is a "*"
+type _Tokens = tuple[str | None, ...]  # a wildcard pattern: one character each; None is a "*"
 _OPERATORS = frozenset(
     {
         "prefix",
