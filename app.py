@@ -11,6 +11,7 @@ from chalice.app import (
     IAMAuthorizer,
     Rate,
     Response,
+    SQSEvent,
 )
 
 from chalicelib import rules, services
@@ -56,6 +57,12 @@ def get_order(order_id: str) -> Response:
 def aggregate(event: DynamoDBEvent) -> dict[str, Any]:
     with flushing_metrics():
         return services.aggregator().handle(event.to_dict()["Records"])
+
+
+@app.on_sqs_message(queue=settings.stream_failure_queue, batch_size=10, name="stream_recovery")
+def recover_stream(event: SQSEvent) -> dict[str, Any]:
+    with flushing_metrics():
+        return services.stream_recovery().handle(event.to_dict()["Records"])
 
 
 @app.on_cw_event(rules.invoice_pattern(settings), name="invoice_processing")

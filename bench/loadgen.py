@@ -125,17 +125,19 @@ def watching_outcomes() -> Iterator[Outcomes]:
     outcomes = Outcomes()
     close_order, order_sent = EventStore.close_order, LogNotifier.order_sent
 
-    def recording_close(self: EventStore, order_id: str, outcome: Any) -> Any:
-        stored, created = close_order(self, order_id, outcome)
+    def recording_close(self: EventStore, order_id: str, outcome: Any, notify: Any = None) -> Any:
+        stored, created = close_order(self, order_id, outcome, notify)
         if created:
             with outcomes.lock:
                 outcomes.created[order_id].append((stored.kind, time.monotonic()))
         return stored, created
 
-    def recording_sent(self: LogNotifier, order_id: str, invoice: dict[str, Any]) -> None:
+    def recording_sent(
+        self: LogNotifier, order_id: str, invoice: dict[str, Any], idempotency_key: str
+    ) -> None:
         with outcomes.lock:
             outcomes.notified[order_id] += 1
-        order_sent(self, order_id, invoice)
+        order_sent(self, order_id, invoice, idempotency_key)
 
     EventStore.close_order = recording_close  # type: ignore[method-assign]
     LogNotifier.order_sent = recording_sent  # type: ignore[method-assign]

@@ -4,12 +4,19 @@ For a batch it keeps only source-event records (foreign or malformed ones are lo
 skipped), groups them by order, reads each order once (one strongly consistent Query),
 and publishes one aggregated event per order that is not final yet.
 
-Failures are reported as a partial batch response naming the *last* record of each
-order that failed (the Query reads the whole order again, so its later record is enough).
-Lambda resumes a shard from the lowest reported record and re-delivers everything after
-it, so an order whose last record lies at or after that point is held back rather than
-published now and again on the retry. Orders are published in the order of their last
-record, and publishing stops at the first call that keeps failing.
+One order's fault never holds up another:
+
+* a **permanent** fault (the app's order record cannot be read, the event is too large
+  for PutEvents) parks the order in a dead-letter record (:meth:`EventStore.park`) and
+  the batch goes on;
+* a **transient** fault (throttling, timeouts) is reported in the partial batch response
+  with the order's *last* record (the Query reads the whole order again, so that record
+  is enough). Lambda resumes from the lowest reported record and re-delivers everything
+  after it, so other orders with later records are published now and possibly again on
+  the retry; the targets are idempotent. Nothing is withheld.
+
+If the retries run out, Lambda discards the batch and sends its range to the stream
+failure queue, where :mod:`chalicelib.recovery` reads it back and aggregates again.
 
 Example::
 
@@ -26,16 +33,17 @@ from typing import Any
 
 from chalicelib import clock, table
 from chalicelib.config import Settings
-from chalicelib.domain import CHECK_STATUSES
+from chalicelib.domain import CHECK_STATUSES, CORRUPT_ITEM, EVENT_REFUSED, Order
 from chalicelib.events import aggregated_detail, put_events_entry
 from chalicelib.observability import (
     EVENTS_RECEIVED,
+    ORDERS_DEAD_LETTERED,
     ORDERS_PUBLISHED,
     RECORDS_SKIPPED,
     count,
     logger,
 )
-from chalicelib.publisher import Publisher, chunks
+from chalicelib.publisher import Publisher
 from chalicelib.rules import SOURCE_EVENT_NAMES
 from chalicelib.store import EventStore
 from chalicelib.timeouts import pending_entry
@@ -113,8 +121,14 @@ def _order_id_of(record: Mapping[str, Any]) -> Any:
     return _field(record, "dynamodb", "Keys", table.PARTITION_KEY, "S")
 
 
+@dataclass
+class _Ready:
+    order: Order
+    entry: dict[str, Any]
+
+
 class Aggregator:
-    """Turns stream batches into aggregated events."""
+    """Turns stream batches (or a list of order ids) into aggregated events."""
 
     def __init__(
         self,
@@ -132,31 +146,38 @@ class Aggregator:
         """Process one batch; return Lambda's partial batch response."""
         orders = sorted(group_by_order(records), key=lambda o: o.last)
         count(EVENTS_RECEIVED, sum(len(o.changes) for o in orders))
-        ready: list[tuple[_OrderBatch, dict[str, Any]]] = []
-        failed: list[_OrderBatch] = []
-        for order in orders:
-            try:
-                entry = self._entry_for(order.order_id)
-            except Exception:  # noqa: BLE001 - one order's fault must not fail the batch
-                logger.exception("could not read order", extra={"order_id": order.order_id})
-                failed.append(order)
-                # Every later order has a record after this one: Lambda re-delivers it.
-                break
-            if entry is not None:
-                ready.append((order, entry))
-        failed.extend(self._publish(ready))
+        failed = self.aggregate([order.order_id for order in orders])
         return {
             "batchItemFailures": [
                 {"itemIdentifier": order.changes[-1].sequence_number}
-                for order in sorted(failed, key=lambda o: o.last)
+                for order in orders
+                if order.order_id in failed
             ]
         }
 
-    def _entry_for(self, order_id: str) -> dict[str, Any] | None:
+    def aggregate(self, order_ids: Sequence[str]) -> set[str]:
+        """Read, open and publish each order; return the ids that failed transiently."""
+        failed: set[str] = set()
+        ready: list[_Ready] = []
+        for order_id in order_ids:
+            try:
+                item = self._ready(order_id)
+            except Exception:  # noqa: BLE001 - one order's fault must not fail the batch
+                logger.exception("could not read order", extra={"order_id": order_id})
+                failed.add(order_id)
+                continue
+            if item is not None:
+                ready.append(item)
+        return failed | self._publish(ready)
+
+    def _ready(self, order_id: str) -> _Ready | None:
         order = self._store.load_order(order_id)
-        if order is None or not order.results:
+        if order is None or not (order.results or order.record_corrupt):
             # Nothing stored that follows the item schema: not an order a source reported.
             logger.info("no source event stored for this order", extra={"order_id": order_id})
+            return None
+        if order.record_corrupt:
+            self._park(order_id, CORRUPT_ITEM, "; ".join(order.problems))
             return None
         if order.outcome is not None:
             logger.info(
@@ -169,19 +190,41 @@ class Aggregator:
             deadline, shard = pending_entry(order_id, now, self._settings)
             self._store.open_order(order_id, deadline, shard, now)
         detail = aggregated_detail(order, self._settings.required_checks)
-        return put_events_entry(self._settings, detail)
+        return _Ready(order, put_events_entry(self._settings, detail))
 
-    def _publish(self, ready: list[tuple[_OrderBatch, dict[str, Any]]]) -> list[_OrderBatch]:
-        """Publish in order of last record; stop at the first call that keeps failing."""
-        for batch in chunks(ready):
-            failed_indexes = self._publisher.publish_call([entry for _, entry in batch])
-            published = [o for i, (o, _) in enumerate(batch) if i not in failed_indexes]
-            count(ORDERS_PUBLISHED, len(published))
-            # One line per call, not per order: per-order lines were 40% of the CPU.
-            logger.info(
-                "aggregated events published",
-                extra={"order_ids": [order.order_id for order in published]},
-            )
-            if failed_indexes:
-                return [batch[i][0] for i in failed_indexes]
-        return []
+    def _publish(self, ready: list[_Ready]) -> set[str]:
+        """Publish every ready order; park the ones AWS refuses; return those that failed."""
+        if not ready:
+            return set()
+        result = self._publisher.publish([item.entry for item in ready])
+        failed = {ready[i].order.order_id for i in result.failed}
+        for index, reason in result.rejected.items():
+            try:
+                self._park(ready[index].order.order_id, EVENT_REFUSED, reason)
+            except Exception:  # noqa: BLE001 - not parked: retry the order instead
+                logger.exception(
+                    "could not park order", extra={"order_id": ready[index].order.order_id}
+                )
+                failed.add(ready[index].order.order_id)
+        published = [
+            item.order
+            for i, item in enumerate(ready)
+            if i not in result.rejected and item.order.order_id not in failed
+        ]
+        count(ORDERS_PUBLISHED, len(published))
+        # One line per call, not per order: per-order lines were 40% of the CPU.
+        logger.info(
+            "aggregated events published",
+            extra={"order_ids": [order.order_id for order in published], "bytes": result.bytes},
+        )
+        for order in published:
+            if order.parked is not None:
+                self._store.unpark(order.order_id)
+        return failed
+
+    def _park(self, order_id: str, fault: str, reason: str) -> None:
+        logger.error(
+            "order dead-lettered", extra={"order_id": order_id, "fault": fault, "reason": reason}
+        )
+        self._store.park(order_id, fault, reason, self._now())
+        count(ORDERS_DEAD_LETTERED)

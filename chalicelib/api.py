@@ -22,7 +22,6 @@ from chalicelib.config import Settings
 from chalicelib.domain import CheckResult, Order, format_time, is_late, missing_checks, order_status
 from chalicelib.observability import logger
 from chalicelib.store import EventStore
-from chalicelib.timeouts import pending_entry
 from chalicelib.validation import ValidationError, parse_result_body, validate_order_id
 
 Reply = tuple[int, dict[str, Any]]
@@ -57,6 +56,13 @@ def order_view(order: Order, required: tuple[str, ...]) -> dict[str, Any]:
             view["problem"] = order.outcome.problem
     elif order.deadline is not None:
         view["deadline"] = format_time(order.deadline)
+    if order.outcome is not None and order.outcome.invoice:
+        view["notified"] = order.notified
+    if order.problems:
+        # Readable parts above; what could not be read is named, never a 500.
+        view["corrupt"] = list(order.problems)
+    if order.parked is not None:
+        view["deadLettered"] = order.parked
     return view
 
 
@@ -85,8 +91,6 @@ class OrdersApi:
                 "could not record a result", extra={"order_id": order_id, "error": str(err)}
             )
             return UNAVAILABLE
-        if response.applied:
-            self._open_order(order_id)
         logger.info(
             "result " + response.state,
             extra={"order_id": order_id, "check": result.name, "status": result.status},
@@ -99,21 +103,6 @@ class OrdersApi:
             "stored": result_view(response.stored),
         }
         return (201 if response.applied else 200), body
-
-    def _open_order(self, order_id: str) -> None:
-        """Start the order's timeout clock now, not only when the stream is read: an order
-        whose stream records all end in the failure queue still times out (or, if its
-        checks are all in, is repaired by the sweep). The aggregator does the same for
-        results written straight into the table; whichever comes first wins."""
-        now = self._now()
-        deadline, shard = pending_entry(order_id, now, self._settings)
-        try:
-            self._store.open_order(order_id, deadline, shard, now)
-        except (ClientError, BotoCoreError) as err:
-            logger.warning(
-                "could not open the order; the aggregator will",
-                extra={"order_id": order_id, "error": str(err)},
-            )
 
     def get_order(self, order_id: str) -> Reply:
         """``GET /orders/{order_id}``: the aggregated view, 404 if nothing is stored."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
     from mypy_boto3_events import EventBridgeClient
 
 
@@ -28,6 +29,11 @@ def _client(service: str) -> Any:
 
 def dynamodb() -> DynamoDBClient:
     client: DynamoDBClient = _client("dynamodb")
+    return client
+
+
+def dynamodb_streams() -> DynamoDBStreamsClient:
+    client: DynamoDBStreamsClient = _client("dynamodbstreams")
     return client
 
 

@@ -25,7 +25,10 @@ DEFAULT_TABLE_NAME = "aggregator-events"
 DEFAULT_EVENT_SOURCE = "event-aggregator"
 DEFAULT_DETAIL_TYPE = "Order Checks Aggregated"
 # Keys of the aggregated event's detail that are not check names.
-RESERVED_DETAIL_KEYS = frozenset({"OrderID", "status", "failed", "missing", "reasons"})
+RESERVED_DETAIL_KEYS = frozenset({"OrderID", "status", "failed", "missing", "reasons", "truncated"})
+# Chalice's ``on_cw_event`` rules live on the default bus; events put anywhere else would
+# match no rule, so no other bus is accepted.
+SUPPORTED_EVENT_BUS = "default"
 CHECK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 
 
@@ -47,6 +50,13 @@ class Settings:
     pending_shards: int = 4
     publish_attempts: int = 4
     publish_backoff_seconds: float = 0.05
+    # The aggregator's stream on-failure queue, consumed by ``stream_recovery``.
+    stream_failure_queue: str = f"{DEFAULT_TABLE_NAME}-stream-failures"
+    # How long a claimed notification is held before another delivery may take it over;
+    # longer than the invoice function's timeout (Chalice's default: 60 s).
+    notify_lease_seconds: int = 120
+    # How long one timeout sweep run works before it stops (its function times out at 60 s).
+    sweep_budget_seconds: int = 40
     # "iam": source endpoints need SigV4-signed calls; "none": open (local stage only).
     api_auth: str = "iam"
 
@@ -88,18 +98,37 @@ def _positive_int(environ: Mapping[str, str], key: str, default: int) -> int:
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build :class:`Settings` from a mapping such as ``os.environ``."""
     checks = environ.get("REQUIRED_CHECKS")
+    table_name = environ.get("TABLE_NAME") or DEFAULT_TABLE_NAME
     return Settings(
-        table_name=environ.get("TABLE_NAME") or DEFAULT_TABLE_NAME,
+        table_name=table_name,
         stream_arn=environ.get("EVENTS_STREAM_ARN", ""),
-        event_bus_name=environ.get("EVENT_BUS_NAME") or "default",
+        event_bus_name=_event_bus(environ),
         event_source=environ.get("EVENT_SOURCE") or DEFAULT_EVENT_SOURCE,
         detail_type=environ.get("EVENT_DETAIL_TYPE") or DEFAULT_DETAIL_TYPE,
         required_checks=_parse_checks(checks) if checks else DEFAULT_REQUIRED_CHECKS,
         order_timeout_seconds=_positive_int(environ, "ORDER_TIMEOUT_SECONDS", 900),
         pending_shards=_positive_int(environ, "PENDING_SHARDS", 4),
         publish_attempts=_positive_int(environ, "PUBLISH_ATTEMPTS", 4),
+        stream_failure_queue=environ.get("STREAM_FAILURE_QUEUE") or failure_queue_name(table_name),
+        notify_lease_seconds=_positive_int(environ, "NOTIFY_LEASE_SECONDS", 120),
+        sweep_budget_seconds=_positive_int(environ, "SWEEP_BUDGET_SECONDS", 40),
         api_auth=_choice(environ, "API_AUTH", ("iam", "none"), "iam"),
     )
+
+
+def _event_bus(environ: Mapping[str, str]) -> str:
+    bus = environ.get("EVENT_BUS_NAME") or SUPPORTED_EVENT_BUS
+    if bus != SUPPORTED_EVENT_BUS:
+        raise ConfigurationError(
+            f"EVENT_BUS_NAME must be {SUPPORTED_EVENT_BUS!r}, got {bus!r}: Chalice puts the "
+            "on_cw_event rules on the default bus, so events put on another bus match no rule"
+        )
+    return bus
+
+
+def failure_queue_name(table_name: str) -> str:
+    """The stream failure queue's default name, derived from the table's."""
+    return f"{table_name}-stream-failures"
 
 
 def _choice(environ: Mapping[str, str], key: str, allowed: tuple[str, ...], default: str) -> str:

@@ -31,6 +31,13 @@ INVOICED: OutcomeKind = "invoiced"
 TIMED_OUT: OutcomeKind = "timed-out"
 OUTCOME_KINDS: tuple[OutcomeKind, ...] = (INVOICED, REJECTED, TIMED_OUT)
 
+# Permanent faults, named by a dead-letter record: the order's own record cannot be read;
+# AWS refused its event (e.g. too large); a discarded stream range the stream no longer
+# holds.
+CORRUPT_ITEM = "corrupt-item"
+EVENT_REFUSED = "event-refused"
+STREAM_RANGE_LOST = "stream-range-lost"
+
 
 def format_time(moment: datetime) -> str:
     """UTC, fixed width (years zero-padded), so that string order is time order."""
@@ -91,13 +98,22 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Order:
-    """Everything stored for one order."""
+    """Everything stored for one order.
+
+    ``problems`` names each stored item that could not be read (another writer's item,
+    a corrupt field); ``record_corrupt`` says the app's own order record is one of them,
+    so its deadline and outcome are unknown and nothing may be decided for it.
+    """
 
     order_id: str
     results: Mapping[str, CheckResult] = field(default_factory=dict)
     outcome: Outcome | None = None
     deadline: datetime | None = None
     notified: bool = False
+    notify_lease: datetime | None = None
+    problems: tuple[str, ...] = ()
+    record_corrupt: bool = False
+    parked: str | None = None  # the fault it was dead-lettered for, if it was
 
 
 def failed_checks(order: Order, required: tuple[str, ...]) -> list[str]:

@@ -2,13 +2,16 @@
 
 ``detail`` carries one top-level *leaf* per check that has reported (its status), so
 EventBridge's ``exists`` and value filters can match it, plus ``status``, the lists of
-``failed`` and ``missing`` checks and the ``reasons`` given.
+``failed`` and ``missing`` checks and the ``reasons`` given. A reason longer than
+:data:`MAX_EVENT_REASON_CHARS` (a direct writer may store up to DynamoDB's 400 KB) is cut
+to that length and its check is listed in ``truncated``; the full text stays in the table
+and in ``GET /orders/{id}``.
 
 Example::
 
     aggregated_detail(order, required)
     # {"OrderID": "7", "status": "approved", "Account Check": "passed", "In Stock": "passed",
-    #  "failed": [], "missing": [], "reasons": {}}
+    #  "failed": [], "missing": [], "reasons": {}, "truncated": []}
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from typing import Any
 
 from chalicelib.config import RESERVED_DETAIL_KEYS, Settings
 from chalicelib.domain import Order, decision, failed_checks, missing_checks
+from chalicelib.validation import MAX_REASON_CHARS
+
+# The same bound the API puts on a reason: what a source may send is what an event carries.
+MAX_EVENT_REASON_CHARS = MAX_REASON_CHARS
 
 
 def aggregated_detail(
@@ -33,9 +40,11 @@ def aggregated_detail(
             detail[name] = result.status
     detail["failed"] = failed_checks(order, required)
     detail["missing"] = missing_checks(order, required)
-    detail["reasons"] = {
-        name: result.reason for name, result in sorted(order.results.items()) if result.reason
-    }
+    reasons = {name: r.reason for name, r in sorted(order.results.items()) if r.reason}
+    detail["reasons"] = {name: text[:MAX_EVENT_REASON_CHARS] for name, text in reasons.items()}
+    detail["truncated"] = [
+        name for name, text in reasons.items() if len(text) > MAX_EVENT_REASON_CHARS
+    ]
     return detail
 
 

@@ -30,12 +30,36 @@ ORDERS_COMPLETED = "OrdersCompleted"
 PUBLISH_RETRIES = "PublishRetries"
 PUBLISH_FAILURES = "PublishFailures"
 ORDERS_TIMED_OUT = "OrdersTimedOut"
+ORDERS_DEAD_LETTERED = "OrdersDeadLettered"
+ORDERS_RECOVERED = "OrdersRecovered"
+NOTIFICATIONS_SENT = "NotificationsSent"
+PUBLISHED_BYTES = "PublishedBytes"
+# Every metric the code emits, for the dashboard and the tests that compare them.
+METRIC_NAMES = (
+    EVENTS_RECEIVED,
+    RECORDS_SKIPPED,
+    ORDERS_PUBLISHED,
+    ORDERS_COMPLETED,
+    PUBLISH_RETRIES,
+    PUBLISH_FAILURES,
+    ORDERS_TIMED_OUT,
+    ORDERS_DEAD_LETTERED,
+    ORDERS_RECOVERED,
+    NOTIFICATIONS_SENT,
+    PUBLISHED_BYTES,
+)
 
 
 def count(name: str, value: int = 1) -> None:
     """Add ``value`` to a count metric of this invocation."""
     if value:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def count_bytes(name: str, value: int) -> None:
+    """Add ``value`` bytes to a size metric of this invocation."""
+    if value:
+        metrics.add_metric(name=name, unit=MetricUnit.Bytes, value=value)
 
 
 @contextmanager

@@ -13,7 +13,8 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib import clock
@@ -30,8 +31,14 @@ from chalicelib.domain import (
     problem_outcome,
     timed_out,
 )
-from chalicelib.observability import ORDERS_COMPLETED, ORDERS_TIMED_OUT, count, logger
-from chalicelib.store import EventStore
+from chalicelib.observability import (
+    NOTIFICATIONS_SENT,
+    ORDERS_COMPLETED,
+    ORDERS_TIMED_OUT,
+    count,
+    logger,
+)
+from chalicelib.store import EventStore, NotifyClaim, pending_shard
 
 
 def summary(outcome: Outcome | None) -> dict[str, Any]:
@@ -42,20 +49,36 @@ def summary(outcome: Outcome | None) -> dict[str, Any]:
 
 
 class Notifier(Protocol):
-    """Tells the customer their order was sent."""
+    """Tells the customer their order was sent.
 
-    def order_sent(self, order_id: str, invoice: dict[str, Any]) -> None: ...
+    ``idempotency_key`` (the invoice id) is the same on every attempt for one order, so a
+    real notifier can de-duplicate downstream (e.g. as an email provider's idempotency
+    key) should a claim's lease run out while a slow attempt is still going.
+    """
+
+    def order_sent(self, order_id: str, invoice: dict[str, Any], idempotency_key: str) -> None: ...
 
 
 class LogNotifier:
     """The default notifier: one structured log line per order sent."""
 
-    def order_sent(self, order_id: str, invoice: dict[str, Any]) -> None:
-        logger.info("Order sent", extra={"order_id": order_id, "invoice": invoice})
+    def order_sent(self, order_id: str, invoice: dict[str, Any], idempotency_key: str) -> None:
+        logger.info(
+            "Order sent",
+            extra={"order_id": order_id, "invoice": invoice, "idempotency_key": idempotency_key},
+        )
 
 
 class OutcomeService:
-    """Records invoices and problems, once per order."""
+    """Records invoices and problems, once per order, and tells the customer once.
+
+    The customer's notification is claimed with a conditional write (in the same write
+    that records the invoice), held for ``NOTIFY_LEASE_SECONDS``, and completed by
+    :meth:`EventStore.mark_notified`. Concurrent and repeated deliveries find the claim
+    held (or the order told) and do nothing; a claim whose holder died is taken over
+    once its lease ran out, by a later delivery or by the timeout sweep
+    (:meth:`resume_notification`), since the order stays in the pending index until told.
+    """
 
     def __init__(
         self,
@@ -65,6 +88,7 @@ class OutcomeService:
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self._store = store
+        self._settings = settings
         self._required = settings.required_checks
         self._notifier = notifier or LogNotifier()
         self._now = now or clock.now
@@ -75,18 +99,50 @@ class OutcomeService:
         if order is None:
             logger.warning("invoice requested for an unknown order", extra={"order_id": order_id})
             return None
-        outcome = order.outcome
-        if outcome is None:
-            if decision(order, self._required) != APPROVED:
-                logger.info(
-                    "order is not approved any more; no invoice", extra={"order_id": order_id}
-                )
-                return None
-            outcome = self._close(order, invoice_outcome(order, self._now()))
-        if outcome.kind == INVOICED and outcome.invoice and not order.notified:
-            self._notifier.order_sent(order_id, outcome.invoice)
-            self._store.mark_notified(order_id, self._now())
+        if order.record_corrupt:
+            logger.error(
+                "order record cannot be read; no invoice",
+                extra={"order_id": order_id, "problems": list(order.problems)},
+            )
+            return None
+        if order.outcome is not None:
+            return self.resume_notification(order)
+        if decision(order, self._required) != APPROVED:
+            logger.info("order is not approved any more; no invoice", extra={"order_id": order_id})
+            return None
+        now = self._now()
+        claim = NotifyClaim(
+            lease_until=now + timedelta(seconds=self._settings.notify_lease_seconds),
+            shard=pending_shard(order_id, self._settings.pending_shards),
+        )
+        outcome, created = self._close(order, invoice_outcome(order, now), claim)
+        if created and outcome.invoice:
+            self._notify(order_id, outcome.invoice)
+        elif not created:
+            return self.resume_notification(replace(order, outcome=outcome))
         return outcome
+
+    def resume_notification(self, order: Order) -> Outcome | None:
+        """Tell the customer of an invoiced order that was never told, unless another
+        delivery holds the claim. Returns the order's outcome."""
+        outcome = order.outcome
+        if outcome is None or outcome.kind != INVOICED or not outcome.invoice or order.notified:
+            return outcome
+        now = self._now()
+        if order.notify_lease is not None and order.notify_lease >= now:
+            logger.info(
+                "notification claimed by another delivery", extra={"order_id": order.order_id}
+            )
+            return outcome
+        lease = now + timedelta(seconds=self._settings.notify_lease_seconds)
+        if self._store.claim_notification(order.order_id, now, lease):
+            self._notify(order.order_id, outcome.invoice)
+        return outcome
+
+    def _notify(self, order_id: str, invoice: dict[str, Any]) -> None:
+        self._notifier.order_sent(order_id, invoice, str(invoice["invoiceId"]))
+        self._store.mark_notified(order_id, self._now())
+        count(NOTIFICATIONS_SENT)
 
     def problem(self, order_id: str) -> Outcome | None:
         """Record the problem of a rejected or timed-out order (once)."""
@@ -94,19 +150,27 @@ class OutcomeService:
         if order is None:
             logger.warning("problem reported for an unknown order", extra={"order_id": order_id})
             return None
+        if order.record_corrupt:
+            logger.error(
+                "order record cannot be read; no problem recorded",
+                extra={"order_id": order_id, "problems": list(order.problems)},
+            )
+            return None
         if order.outcome is not None:
             return order.outcome
         now = self._now()
         if decision(order, self._required) == REJECTED:
-            return self._close(order, problem_outcome(order, self._required, now, REJECTED))
+            return self._close(order, problem_outcome(order, self._required, now, REJECTED))[0]
         if timed_out(order, self._required, now):
             count(ORDERS_TIMED_OUT)
-            return self._close(order, problem_outcome(order, self._required, now, TIMED_OUT))
+            return self._close(order, problem_outcome(order, self._required, now, TIMED_OUT))[0]
         logger.info("no problem to record", extra={"order_id": order_id})
         return None
 
-    def _close(self, order: Order, outcome: Outcome) -> Outcome:
-        stored, created = self._store.close_order(order.order_id, outcome)
+    def _close(
+        self, order: Order, outcome: Outcome, claim: NotifyClaim | None = None
+    ) -> tuple[Outcome, bool]:
+        stored, created = self._store.close_order(order.order_id, outcome, claim)
         if created:
             count(ORDERS_COMPLETED)
         logger.info(
@@ -118,4 +182,4 @@ class OutcomeService:
                 "problem": stored.problem,
             },
         )
-        return stored
+        return stored, created

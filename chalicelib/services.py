@@ -14,6 +14,7 @@ from chalicelib.api import OrdersApi
 from chalicelib.config import get_settings
 from chalicelib.outcomes import OutcomeService
 from chalicelib.publisher import Publisher
+from chalicelib.recovery import StreamRecovery
 from chalicelib.store import EventStore
 from chalicelib.timeouts import TimeoutSweep
 
@@ -42,7 +43,11 @@ def outcomes() -> OutcomeService:
 
 
 def timeout_sweep() -> TimeoutSweep:
-    return TimeoutSweep(store(), publisher(), get_settings())
+    return TimeoutSweep(store(), publisher(), get_settings(), outcomes())
+
+
+def stream_recovery() -> StreamRecovery:
+    return StreamRecovery(aws.dynamodb_streams(), aggregator(), store())
 
 
 def reset() -> None:

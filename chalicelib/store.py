@@ -125,25 +125,67 @@ def outcome_from_item(item: Mapping[str, Any]) -> Outcome | None:
     )
 
 
+def _order_record(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of the app's order record; raise ``ValueError`` naming a corrupt one."""
+    fields: dict[str, Any] = {}
+    for attribute in (table.DEADLINE, table.NOTIFY_LEASE):
+        value = item.get(attribute)
+        if value is None:
+            fields[attribute] = None
+            continue
+        try:
+            fields[attribute] = parse_time(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{attribute} {str(value)[:40]!r} is not a time") from None
+    kind = item.get(table.OUTCOME)
+    if kind is not None and kind not in OUTCOME_KINDS:
+        raise ValueError(f"{table.OUTCOME} {str(kind)[:40]!r} is not an outcome")
+    try:
+        fields[table.OUTCOME] = outcome_from_item(item)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"the outcome cannot be read: {err}") from None
+    return fields
+
+
 def order_from_items(order_id: str, items: list[dict[str, Any]]) -> Order:
-    """Build an :class:`Order` from its items; foreign items are ignored."""
+    """Build an :class:`Order` from its items. Never raises: an item that cannot be read
+    is named in ``problems`` (and, for the app's own order record, ``record_corrupt``)."""
     results: dict[str, CheckResult] = {}
-    outcome: Outcome | None = None
-    deadline: datetime | None = None
+    problems: list[str] = []
+    record: dict[str, Any] = {}
+    corrupt = False
     notified = False
+    parked: str | None = None
     for item in items:
-        if item.get(table.SORT_KEY) == table.ORDER_RECORD:
-            outcome = outcome_from_item(item)
-            if table.DEADLINE in item:
-                deadline = parse_time(item[table.DEADLINE])
+        sort_key = item.get(table.SORT_KEY)
+        if sort_key == table.ORDER_RECORD:
             notified = table.NOTIFIED_AT in item
+            try:
+                record = _order_record(item)
+            except ValueError as err:
+                problems.append(f"order record: {err}")
+                corrupt = True
+            continue
+        if sort_key == table.DEAD_LETTER_RECORD:
+            parked = str(item.get(table.FAULT, "unknown"))
             continue
         try:
             result = result_from_item(item)
-        except MalformedItem:
+        except MalformedItem as err:
+            problems.append(f"item {str(sort_key)[:64]!r}: {err}")
             continue
         results[result.name] = result
-    return Order(order_id, results, outcome, deadline, notified)
+    return Order(
+        order_id,
+        results,
+        outcome=record.get(table.OUTCOME),
+        deadline=record.get(table.DEADLINE),
+        notified=notified,
+        notify_lease=record.get(table.NOTIFY_LEASE),
+        problems=tuple(problems),
+        record_corrupt=corrupt,
+        parked=parked,
+    )
 
 
 def shard_name(number: int) -> str:
@@ -249,8 +291,16 @@ class EventStore:
             if not _is_conditional_failure(err):
                 raise
 
-    def close_order(self, order_id: str, outcome: Outcome) -> tuple[Outcome, bool]:
-        """Record ``outcome`` unless one exists. Returns the stored one and if it is new."""
+    def close_order(
+        self, order_id: str, outcome: Outcome, notify: NotifyClaim | None = None
+    ) -> tuple[Outcome, bool]:
+        """Record ``outcome`` unless one exists. Returns the stored one and if it is new.
+
+        A problem outcome takes the order out of the pending index. An invoice (``notify``
+        given) claims the customer's notification in the same write and keeps the order
+        in the index (adding it if it was never opened) until :meth:`mark_notified`, so a
+        claim that is never completed is found again by the timeout sweep.
+        """
         names = {
             "#outcome": table.OUTCOME,
             "#at": table.OUTCOME_AT,
@@ -267,11 +317,22 @@ class EventStore:
                 names["#" + attribute] = attribute
                 values[":" + attribute] = json.dumps(document, sort_keys=True)
                 assignments.append(f"#{attribute} = :{attribute}")
+        if notify is None:
+            expression = "SET " + ", ".join(assignments) + " REMOVE #deadline, #shard"
+        else:
+            names["#lease"] = table.NOTIFY_LEASE
+            values.update({":lease": format_time(notify.lease_until), ":shard": notify.shard})
+            assignments += [
+                "#lease = :lease",
+                "#deadline = if_not_exists(#deadline, :lease)",
+                "#shard = if_not_exists(#shard, :shard)",
+            ]
+            expression = "SET " + ", ".join(assignments)
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key=_key(order_id),
-                UpdateExpression="SET " + ", ".join(assignments) + " REMOVE #deadline, #shard",
+                UpdateExpression=expression,
                 ConditionExpression="attribute_not_exists(#outcome)",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=_serialize(values),
@@ -286,27 +347,154 @@ class EventStore:
             return existing, False
         return outcome, True
 
+    def claim_notification(self, order_id: str, now: datetime, lease_until: datetime) -> bool:
+        """Take over the notification of an invoiced order nobody is telling right now:
+        not yet told, and no claim, or one whose lease ran out. True if this call won."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(order_id),
+                UpdateExpression="SET #lease = :lease",
+                ConditionExpression=(
+                    "attribute_exists(#outcome) AND attribute_not_exists(#notified) "
+                    "AND (attribute_not_exists(#lease) OR #lease < :now)"
+                ),
+                ExpressionAttributeNames={
+                    "#outcome": table.OUTCOME,
+                    "#notified": table.NOTIFIED_AT,
+                    "#lease": table.NOTIFY_LEASE,
+                },
+                ExpressionAttributeValues=_serialize(
+                    {":lease": format_time(lease_until), ":now": format_time(now)}
+                ),
+            )
+        except ClientError as err:
+            if not _is_conditional_failure(err):
+                raise
+            return False
+        return True
+
     def mark_notified(self, order_id: str, now: datetime) -> None:
+        """The customer was told: end the claim and take the order out of the index."""
         self._client.update_item(
             TableName=self._table,
             Key=_key(order_id),
-            UpdateExpression="SET #notified = if_not_exists(#notified, :now)",
-            ExpressionAttributeNames={"#notified": table.NOTIFIED_AT},
+            UpdateExpression=(
+                "SET #notified = if_not_exists(#notified, :now) REMOVE #lease, #deadline, #shard"
+            ),
+            ExpressionAttributeNames={
+                "#notified": table.NOTIFIED_AT,
+                "#lease": table.NOTIFY_LEASE,
+                "#deadline": table.DEADLINE,
+                "#shard": table.PENDING_SHARD,
+            },
             ExpressionAttributeValues=_serialize({":now": format_time(now)}),
         )
 
-    def due_orders(self, shard: str, now: datetime, limit: int = 100) -> list[str]:
-        """Pending orders of one index shard whose deadline has passed (eventually
-        consistent: the sweep re-reads each order before acting)."""
-        page = self._client.query(
+    def due_orders(
+        self, shard: str, now: datetime, start: dict[str, Any] | None = None, limit: int = 500
+    ) -> tuple[list[str], dict[str, Any] | None]:
+        """One page of the orders of one index shard whose deadline has passed, and where
+        the next page starts (``None`` after the last). Eventually consistent: the sweep
+        re-reads each order before acting."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": table.PENDING_INDEX,
+            "KeyConditionExpression": "#shard = :shard AND #deadline <= :now",
+            "ExpressionAttributeNames": {
+                "#shard": table.PENDING_SHARD,
+                "#deadline": table.DEADLINE,
+            },
+            "ExpressionAttributeValues": _serialize({":shard": shard, ":now": format_time(now)}),
+            "Limit": limit,
+        }
+        if start is not None:
+            kwargs["ExclusiveStartKey"] = start
+        page = self._client.query(**kwargs)
+        ids = [to_python(item)[table.PARTITION_KEY] for item in page.get("Items", [])]
+        return ids, page.get("LastEvaluatedKey")
+
+    def park(self, order_id: str, fault: str, reason: str, now: datetime) -> None:
+        """Write the order's dead-letter record (a permanent fault), listed in the index."""
+        parked_at = format_time(now)
+        self._client.put_item(
             TableName=self._table,
-            IndexName=table.PENDING_INDEX,
-            KeyConditionExpression="#shard = :shard AND #deadline <= :now",
-            ExpressionAttributeNames={"#shard": table.PENDING_SHARD, "#deadline": table.DEADLINE},
-            ExpressionAttributeValues=_serialize({":shard": shard, ":now": format_time(now)}),
-            Limit=limit,
+            Item=_serialize(
+                {
+                    table.PARTITION_KEY: order_id,
+                    table.SORT_KEY: table.DEAD_LETTER_RECORD,
+                    table.FAULT: fault,
+                    table.REASON: reason[:1000],
+                    table.PARKED_AT: parked_at,
+                    table.PENDING_SHARD: table.DEAD_LETTER_SHARD,
+                    table.DEADLINE: parked_at,
+                }
+            ),
         )
-        return [to_python(item)[table.PARTITION_KEY] for item in page.get("Items", [])]
+
+    def dead_letters(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """The app's dead-letter records, oldest first (a Query on the index, then each
+        record read by key)."""
+        keys: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": table.PENDING_INDEX,
+            "KeyConditionExpression": "#shard = :shard",
+            "ExpressionAttributeNames": {"#shard": table.PENDING_SHARD},
+            "ExpressionAttributeValues": _serialize({":shard": table.DEAD_LETTER_SHARD}),
+        }
+        while len(keys) < limit:
+            page = self._client.query(**kwargs)
+            keys.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        records = []
+        for key in keys[:limit]:
+            item = self._client.get_item(
+                TableName=self._table,
+                Key={k: key[k] for k in (table.PARTITION_KEY, table.SORT_KEY)},
+                ConsistentRead=True,
+            ).get("Item")
+            if item:
+                records.append(to_python(item))
+        return records
+
+    def unlist(self, order_id: str) -> None:
+        """Take the order out of the pending index (its record is left as it is)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(order_id),
+                UpdateExpression="REMOVE #deadline, #shard",
+                ConditionExpression="attribute_exists(#pk)",
+                ExpressionAttributeNames={
+                    "#deadline": table.DEADLINE,
+                    "#shard": table.PENDING_SHARD,
+                    "#pk": table.PARTITION_KEY,
+                },
+            )
+        except ClientError as err:
+            if not _is_conditional_failure(err):
+                raise
+
+    def unpark(self, order_id: str) -> None:
+        """Remove the order's dead-letter record (after it was published again)."""
+        self._client.delete_item(
+            TableName=self._table,
+            Key=_serialize(
+                {table.PARTITION_KEY: order_id, table.SORT_KEY: table.DEAD_LETTER_RECORD}
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class NotifyClaim:
+    """An invoice's notification claim: held until ``lease_until``; ``shard`` lists the
+    order in the pending index if it was never opened."""
+
+    lease_until: datetime
+    shard: str
 
 
 def _key(order_id: str) -> dict[str, Any]:

@@ -9,7 +9,11 @@ Items (one per partition ``OrderID``):
   ``Status`` (``passed``/``failed``), ``OccurredAt``, ``Revision``, optional ``Reason``;
 * one **order record**, sort key :data:`ORDER_RECORD`, written by the app itself: the
   timeout deadline while the order is pending (a sparse index entry) and the outcome
-  (invoice or problem) once it is final.
+  (invoice or problem) once it is final; an invoiced order stays in the index until the
+  customer was told (the notification claim and its lease live here too);
+* at most one **dead-letter record**, sort key :data:`DEAD_LETTER_RECORD`, when the app
+  parked the order because of a permanent fault (listed in the index's
+  :data:`DEAD_LETTER_SHARD` partition).
 """
 
 from __future__ import annotations
@@ -38,7 +42,16 @@ OUTCOME = "Outcome"
 OUTCOME_AT = "OutcomeAt"
 INVOICE = "Invoice"
 PROBLEM = "Problem"
+NOTIFY_LEASE = "NotifyLeaseUntil"
 NOTIFIED_AT = "NotifiedAt"
+
+# The app's dead-letter record of an order it cannot process (a permanent fault): sort key
+# DEAD_LETTER_RECORD, listed in the sparse index under partition DEAD_LETTER_SHARD (its
+# Deadline is the time it was parked), so operators find them with a Query, never a Scan.
+DEAD_LETTER_RECORD = "#dead-letter"
+DEAD_LETTER_SHARD = "dead-letters"
+FAULT = "Fault"
+PARKED_AT = "ParkedAt"
 
 # Sparse index: only pending orders carry PendingShard/Deadline.
 PENDING_INDEX = "PendingByDeadline"

@@ -1,32 +1,58 @@
 """The timeout sweep: a scheduled Query over the sparse index of pending orders.
 
-Only orders that are not final carry a deadline in the ``PendingByDeadline`` index, so
-an idle order costs nothing and the sweep never scans. For each order past its deadline
-the sweep re-reads the order and publishes:
+Only orders that are not done carry a deadline in the ``PendingByDeadline`` index (an
+invoiced order stays there until its customer was told), so an idle order costs nothing
+and the sweep never scans. Each run pages through every index shard, reading the due
+orders concurrently, until all are handled or its time budget (``SWEEP_BUDGET_SECONDS``,
+well inside the function's timeout) is spent; the next run goes on where work is left.
+For each order past its deadline it re-reads the order and:
 
-* ``status: timed-out`` (with the ``missing`` checks) if checks are still missing, which
-  the problem handler turns into a problem record;
-* the order's current aggregated event otherwise (a repair: its outcome was never
-  recorded, e.g. because a publish was lost).
+* publishes ``status: timed-out`` (with the ``missing`` checks) if checks are still
+  missing, which the problem handler turns into a problem record;
+* publishes the order's current aggregated event if it is decided but has no outcome
+  (a repair: e.g. a publish was lost);
+* resumes the customer's notification of an invoiced order whose claim was never
+  completed and whose lease ran out;
+* parks an order whose own record cannot be read (a dead-letter record) and takes it out
+  of the index, so it never blocks the sweep.
 
 Example::
 
-    TimeoutSweep(store, publisher, settings, now=clock.now).run()   # {'timedOut': 1, ...}
+    TimeoutSweep(store, publisher, settings, outcomes).run()   # {'timedOut': 1, ...}
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock
 from chalicelib.config import Settings
-from chalicelib.domain import PENDING, TIMED_OUT, decision
+from chalicelib.domain import (
+    CORRUPT_ITEM,
+    EVENT_REFUSED,
+    INVOICED,
+    PENDING,
+    TIMED_OUT,
+    Order,
+    decision,
+    timed_out,
+)
 from chalicelib.events import aggregated_detail, put_events_entry
-from chalicelib.observability import logger
-from chalicelib.publisher import Publisher, chunks
+from chalicelib.observability import ORDERS_DEAD_LETTERED, count, logger
+from chalicelib.publisher import Publisher
 from chalicelib.store import EventStore, pending_shard, shard_name
+
+if TYPE_CHECKING:
+    from chalicelib.outcomes import OutcomeService
+
+# Orders read at once: DynamoDB answers a Query in a few milliseconds, so a run's time
+# goes to waiting; this many in flight keep one function busy (see bench/capacity.py).
+READ_CONCURRENCY = 16
+PAGE_SIZE = 500
 
 
 def pending_entry(order_id: str, now: datetime, settings: Settings) -> tuple[datetime, str]:
@@ -41,38 +67,94 @@ class TimeoutSweep:
         store: EventStore,
         publisher: Publisher,
         settings: Settings,
+        outcomes: OutcomeService,
         now: Callable[[], datetime] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._publisher = publisher
         self._settings = settings
+        self._outcomes = outcomes
         self._now = now or clock.now
+        self._monotonic = monotonic
 
     def run(self) -> dict[str, int]:
-        """One sweep over every shard. Returns counts of what it published."""
+        """One sweep over every shard, within the budget. Returns counts of what it did;
+        ``incomplete`` is 1 when the budget ran out with due orders left."""
         now = self._now()
+        ends = self._monotonic() + self._settings.sweep_budget_seconds
+        counts = dict.fromkeys(
+            ("due", "timedOut", "republished", "notifications", "parked", "failed", "incomplete"),
+            0,
+        )
+        with ThreadPoolExecutor(READ_CONCURRENCY) as pool:
+            for number in range(self._settings.pending_shards):
+                start: dict[str, Any] | None = None
+                while True:
+                    if self._monotonic() >= ends:
+                        counts["incomplete"] = 1
+                        return counts
+                    order_ids, start = self._store.due_orders(
+                        shard_name(number), now, start, PAGE_SIZE
+                    )
+                    counts["due"] += len(order_ids)
+                    orders = list(pool.map(self._load, order_ids))
+                    self._handle(orders, now, counts)
+                    if start is None:
+                        break
+        return counts
+
+    def _load(self, order_id: str) -> Order | None:
+        try:
+            return self._store.load_order(order_id)
+        except Exception:  # noqa: BLE001 - one order's fault must not stop the sweep
+            logger.exception("could not read a due order", extra={"order_id": order_id})
+            return None
+
+    def _handle(self, orders: list[Order | None], now: datetime, counts: dict[str, int]) -> None:
         required = self._settings.required_checks
         entries: list[dict[str, Any]] = []
-        counts = {"timedOut": 0, "republished": 0, "failed": 0}
-        for number in range(self._settings.pending_shards):
-            for order_id in self._store.due_orders(shard_name(number), now):
-                order = self._store.load_order(order_id)
-                if order is None or order.outcome is not None:
-                    continue
-                if decision(order, required) == PENDING:
+        owners: list[str] = []
+        for order in orders:
+            if order is None:
+                counts["failed"] += 1
+                continue
+            if order.record_corrupt:
+                self._park(order.order_id, CORRUPT_ITEM, "; ".join(order.problems), unlist=True)
+                counts["parked"] += 1
+            elif order.outcome is not None:
+                if order.outcome.kind == INVOICED and not order.notified:
+                    self._outcomes.resume_notification(order)
+                    counts["notifications"] += 1
+            elif decision(order, required) == PENDING:
+                if timed_out(order, required, now):
                     detail = aggregated_detail(order, required, status=TIMED_OUT)
-                    counts["timedOut"] += 1
                     logger.info(
                         "order timed out",
-                        extra={"order_id": order_id, "missing": detail["missing"]},
+                        extra={"order_id": order.order_id, "missing": detail["missing"]},
                     )
-                else:
-                    detail = aggregated_detail(order, required)
-                    counts["republished"] += 1
-                    logger.info(
-                        "re-publishing an order with no outcome", extra={"order_id": order_id}
-                    )
-                entries.append(put_events_entry(self._settings, detail))
-        for batch in chunks(entries):
-            counts["failed"] += len(self._publisher.publish_call(batch))
-        return counts
+                    entries.append(put_events_entry(self._settings, detail))
+                    owners.append(order.order_id)
+                    counts["timedOut"] += 1
+            else:
+                logger.info(
+                    "re-publishing an order with no outcome", extra={"order_id": order.order_id}
+                )
+                entries.append(put_events_entry(self._settings, aggregated_detail(order, required)))
+                owners.append(order.order_id)
+                counts["republished"] += 1
+        if entries:
+            result = self._publisher.publish(entries)
+            counts["failed"] += len(result.failed)
+            for index, reason in result.rejected.items():
+                self._park(owners[index], EVENT_REFUSED, reason, unlist=True)
+                counts["parked"] += 1
+
+    def _park(self, order_id: str, fault: str, reason: str, unlist: bool) -> None:
+        logger.error(
+            "order dead-lettered", extra={"order_id": order_id, "fault": fault, "reason": reason}
+        )
+        self._store.park(order_id, fault, reason, self._now())
+        if unlist:
+            self._store.unlist(order_id)
+        count(ORDERS_DEAD_LETTERED)

@@ -28,9 +28,9 @@ def test_order_7_with_both_checks_passed_is_invoiced_once(
     sent: list[tuple[str, dict[str, Any]]] = []
     notify = LogNotifier.order_sent
 
-    def recording(self: LogNotifier, order_id: str, invoice: dict[str, Any]) -> None:
+    def recording(self: LogNotifier, order_id: str, invoice: dict[str, Any], key: str) -> None:
         sent.append((order_id, invoice))
-        notify(self, order_id, invoice)
+        notify(self, order_id, invoice, key)
 
     monkeypatch.setattr(LogNotifier, "order_sent", recording)
     post_result(client, "7", "Account Check", "passed")

@@ -5,6 +5,7 @@ Each test talks to ``python -m local run`` the way a user does and reads what it
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,7 +125,7 @@ def test_duplicates_give_one_invoice(runtime: tuple[RuntimeProcess, str, str]) -
     assert wait_until_final(base, "dup")["invoice"] == view["invoice"]
 
 
-def test_poison_order_ends_in_the_failure_queue_and_others_complete(
+def test_poison_order_is_dead_lettered_and_others_complete(
     runtime: tuple[RuntimeProcess, str, str],
 ) -> None:
     proc, base, endpoint = runtime
@@ -147,10 +149,13 @@ def test_poison_order_ends_in_the_failure_queue_and_others_complete(
     _post(base, "healthy", "Account Check", "passed")
     _post(base, "healthy", "In Stock", "passed")
     assert wait_until_final(base, "healthy")["status"] == "invoiced", "\n".join(proc.lines)
-    proc.wait_for(
-        r"\[order poison\] source event INSERT In Stock = passed: sent to the failure "
-        r"queue"
-    )
+    # A permanent fault: parked by the app itself, the batch goes on, no retry loop.
+    with urllib.request.urlopen(f"{base}/orders/poison") as answer:
+        view = json.loads(answer.read())
+    assert view["deadLettered"] == "corrupt-item"
+    assert view["corrupt"] == ["order record: Deadline 'not a time' is not a time"]
+    assert view["events"]["In Stock"]["status"] == "passed"
+    assert "sent to the failure queue" not in "\n".join(proc.lines)
     _post(base, "after", "Account Check", "passed")
     _post(base, "after", "In Stock", "failed")
     assert wait_until_final(base, "after")["status"] == "rejected"
@@ -184,6 +189,6 @@ def test_order_missing_a_check_times_out_through_the_schedule() -> None:
         view = wait_until_final(base, "slow", timeout=30)
         assert view["status"] == "timed-out", "\n".join(proc.lines)
         assert view["problem"]["missing"] == ["In Stock"]
-        proc.wait_for(r"schedule → timeout_sweep: \{'timedOut': 1")
+        proc.wait_for(r"schedule → timeout_sweep: \{'due': 1, 'timedOut': 1")
     finally:
         assert proc.stop() == 0

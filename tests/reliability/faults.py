@@ -405,16 +405,20 @@ class Ledger:
         close = EventStore.close_order
         notify = LogNotifier.order_sent
 
-        def closing(store: EventStore, order_id: str, outcome: Outcome) -> tuple[Outcome, bool]:
+        def closing(
+            store: EventStore, order_id: str, outcome: Outcome, notify_claim: Any = None
+        ) -> tuple[Outcome, bool]:
             self.attempts.append(order_id)
-            stored, created = close(store, order_id, outcome)
+            stored, created = close(store, order_id, outcome, notify_claim)
             if created:
                 self.created.append((order_id, stored.kind))
             return stored, created
 
-        def sending(notifier: LogNotifier, order_id: str, invoice: dict[str, Any]) -> None:
+        def sending(
+            notifier: LogNotifier, order_id: str, invoice: dict[str, Any], key: str
+        ) -> None:
             self.notified.append((order_id, str(invoice.get("invoiceId"))))
-            notify(notifier, order_id, invoice)
+            notify(notifier, order_id, invoice, key)
 
         monkeypatch.setattr(EventStore, "close_order", closing)
         monkeypatch.setattr(LogNotifier, "order_sent", sending)
@@ -522,12 +526,51 @@ class Harness:
             self._records.extend(r for r in fresh if matches(pattern, r))
         return list(self._records)
 
+    def recover_failures(self) -> dict[str, Any]:
+        """Send what the stream mapping gave up on to ``stream_recovery`` as Lambda's
+        on-failure messages (``DDBStreamBatchInfo``, one per record), as the deployed
+        trigger's SQS destination does."""
+        arn = resolve_stream_arn(self.aws.dynamodb, TEST_ENV["EVENTS_STREAM_ARN"])
+        shard = self.aws.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
+        bodies = [
+            json.dumps(on_failure_message(arn, shard["ShardId"], [entry["record"]]))
+            for entry in self.pipeline.failures.entries
+        ]
+        event = self.client.events.generate_sqs_event(message_bodies=bodies, queue_name="failures")
+        payload: dict[str, Any] = self.client.lambda_.invoke("stream_recovery", event).payload
+        return payload
+
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """Invoke the stream handler with ``records`` (a batch Lambda re-delivers)."""
         payload: dict[str, Any] = self.client.lambda_.invoke(
             "aggregator", {"Records": records}
         ).payload
         return payload
+
+
+def on_failure_message(
+    stream_arn: str, shard_id: str, records: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Lambda's on-failure record for a discarded stream batch, as documented."""
+    sequences = [r["dynamodb"]["SequenceNumber"] for r in records]
+    return {
+        "requestContext": {
+            "requestId": "test",
+            "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:aggregator",
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST"},
+        "version": "1.0",
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": min(sequences, key=int),
+            "endSequenceNumber": max(sequences, key=int),
+            "batchSize": len(records),
+            "streamArn": stream_arn,
+        },
+    }
 
 
 @contextmanager

@@ -225,7 +225,10 @@ def test_timeout_still_happens_for_an_order_whose_stream_record_was_given_up(
     h.post("stuck", "Account Check", "passed")
     h.run()
     assert _failed_orders(h) == ["stuck"]
-    clock.now = START + _timeout()
+    # The API does not open orders: the discarded range reaches stream_recovery, which
+    # reads it back from the stream and opens the order (its deadline starts now).
+    assert h.recover_failures() == {"batchItemFailures": []}
+    clock.now = clock.now + _timeout()
     h.sweep()
     assert h.view("stuck")["status"] == "timed-out"
     assert ledger.created_for("stuck") == ["timed-out"]
@@ -412,9 +415,9 @@ def test_fault_throttled_write_answers_5xx_writes_nothing_and_the_retry_stores_o
     h.db.fail("PutItem", times=2)
     codes = h.post_until_answered("w", "In Stock", "passed")
     assert len(codes) == 3 and all(code >= 500 for code in codes[:2]) and codes[2] == 201
-    # One result, plus the order record the API opens (its timeout clock) once it stored it.
+    # One result; the aggregator, not the API, opens the order record.
     names = sorted(item["EventName"]["S"] for item in table_items(aws))
-    assert names == ["#order", "In Stock"]
+    assert names == ["In Stock"]
     # The write went through but the answer was lost: the retry is a duplicate.
     h.db.fail("PutItem", times=1, after=True)
     when = "2026-01-01T11:00:00Z"
@@ -531,7 +534,7 @@ def test_fault_put_events_call_that_raises_is_retried(h: Harness, ledger: Ledger
 
 
 def test_fault_outcome_handler_failures_are_redelivered_and_recorded_once(
-    h: Harness, aws: AwsClients, ledger: Ledger
+    h: Harness, aws: AwsClients, ledger: Ledger, clock: Clock
 ) -> None:
     h.db.fail("UpdateItem", times=2, when=closing("x"))
     h.db.fail("UpdateItem", times=1, when=closing("y"), after=True)  # written, answer lost
@@ -547,8 +550,18 @@ def test_fault_outcome_handler_failures_are_redelivered_and_recorded_once(
     }
     assert {o: len(outcome_records(aws, o)) for o in "xyz"} == {"x": 1, "y": 1, "z": 1}
     assert ledger.created_for("x") == ["invoiced"]
-    assert {o: len(ledger.notified_for(o)) for o in "xy"} == {"x": 1, "y": 1}
+    # y's invoice (and its notification claim) was written but the answer lost: the
+    # redelivery finds the claim held and tells nobody, as a concurrent duplicate would.
+    assert {o: len(ledger.notified_for(o)) for o in "xy"} == {"x": 1, "y": 0}
+    assert h.view("y")["notified"] is False
     assert h.pipeline.failures.entries == []
+    # The order stays in the pending index until told: once the claim's lease ran out,
+    # the sweep at the order's deadline takes the claim over and tells the customer once.
+    clock.now = clock.now + _timeout()
+    h.sweep()
+    h.sweep()
+    assert {o: len(ledger.notified_for(o)) for o in "xy"} == {"x": 1, "y": 1}
+    assert h.view("y")["notified"] is True
 
 
 def test_fault_throttled_timeout_sweep_is_completed_by_the_next_run(

@@ -263,10 +263,10 @@ class FakePublisher(Publisher):
         self.failing = failing or set()
         self.calls: list[list[str]] = []
 
-    def publish_call(self, entries: Sequence[dict[str, Any]]) -> list[int]:
+    def _publish_call(self, entries: Sequence[dict[str, Any]]) -> tuple[list[int], dict[int, str]]:
         orders = [json.loads(entry["Detail"])["OrderID"] for entry in entries]
         self.calls.append(orders)
-        return [i for i, order in enumerate(orders) if order in self.failing]
+        return [i for i, order in enumerate(orders) if order in self.failing], {}
 
     @property
     def published(self) -> list[str]:
@@ -313,32 +313,30 @@ def test_an_order_that_cannot_be_read_is_reported_by_its_last_record() -> None:
     store = FakeStore({o: _pending(o) for o in "abcx"}, broken={"x"})
     publisher = FakePublisher()
     assert _handle(records, store, publisher) == ["103"]
-    # "a" and "b" end before the failed record: they are done and published now.
-    # "c" ends after it: Lambda re-delivers it with the retry, so it is held back.
-    assert publisher.published == ["a", "b"]
+    # Nothing is withheld: "c" (after the checkpoint) is published now and may be again
+    # on Lambda's retry from "103"; the targets are idempotent.
+    assert publisher.published == ["a", "b", "c"]
 
 
-def test_orders_after_a_failed_read_are_held_back_not_published_twice() -> None:
+def test_orders_after_a_failed_read_are_published_now_and_again_on_the_retry() -> None:
     records = _batch("x", "a", "b")
     store = FakeStore({o: _pending(o) for o in "abx"}, broken={"x"})
     publisher = FakePublisher()
     assert _handle(records, store, publisher) == ["100"]
-    assert publisher.calls == []
-    # The retry starts at "x": everything after it is delivered again, once.
+    assert publisher.published == ["a", "b"]
+    # Lambda retries every record from the lowest reported one.
     store.broken.clear()
     assert _handle(records, store, publisher) == []
-    assert publisher.published == ["x", "a", "b"]
+    assert publisher.published == ["a", "b", "x", "a", "b"]
 
 
-def test_reading_stops_at_the_first_order_that_cannot_be_read() -> None:
-    # Lambda re-delivers every record after the reported one, so the orders that come
-    # later (b, x, y here) are neither read nor published now: they will be on the retry.
+def test_every_order_is_read_even_when_earlier_ones_fail() -> None:
     records = _batch("y", "a", "x", "b")
     store = FakeStore({o: _pending(o) for o in "abxy"}, broken={"x", "y"})
     publisher = FakePublisher()
-    assert _handle(records, store, publisher) == ["100"]
-    assert store.loads == ["y"]
-    assert publisher.published == []
+    assert _handle(records, store, publisher) == ["100", "102"]
+    assert store.loads == ["y", "a", "x", "b"]
+    assert publisher.published == ["a", "b"]
 
 
 def test_orders_before_an_unreadable_one_are_still_published() -> None:
@@ -348,14 +346,14 @@ def test_orders_before_an_unreadable_one_are_still_published() -> None:
     assert publisher.published == ["a", "b"]
 
 
-def test_entries_that_fail_to_publish_are_reported_and_later_calls_wait() -> None:
+def test_entries_that_fail_to_publish_are_reported_and_the_rest_go_out() -> None:
     ids = [f"o{n:02d}" for n in range(25)]
     publisher = FakePublisher(failing={"o12"})
     store = FakeStore({o: _pending(o) for o in ids})
     failures = _handle(_batch(*ids), store, publisher)
     assert failures == [str(100 + 12)]
-    assert len(publisher.calls) == 2
-    assert publisher.published == [o for o in ids[:20] if o != "o12"]
+    assert len(publisher.calls) == 3
+    assert publisher.published == [o for o in ids if o != "o12"]
 
 
 def test_final_orders_are_not_published() -> None:

@@ -48,6 +48,9 @@ def test_empty_strings_fall_back_to_the_defaults() -> None:
             "PENDING_SHARDS",
             "PUBLISH_ATTEMPTS",
             "API_AUTH",
+            "STREAM_FAILURE_QUEUE",
+            "NOTIFY_LEASE_SECONDS",
+            "SWEEP_BUDGET_SECONDS",
         )
     }
     assert load_settings(blank) == Settings()
@@ -58,7 +61,7 @@ def test_every_variable_is_read() -> None:
         {
             "TABLE_NAME": "t",
             "EVENTS_STREAM_ARN": "arn:aws:dynamodb:eu-west-1:1:table/t/stream/x",
-            "EVENT_BUS_NAME": "orders",
+            "EVENT_BUS_NAME": "default",
             "EVENT_SOURCE": "shop",
             "EVENT_DETAIL_TYPE": "Checked",
             "REQUIRED_CHECKS": "A,B",
@@ -66,12 +69,15 @@ def test_every_variable_is_read() -> None:
             "PENDING_SHARDS": "8",
             "PUBLISH_ATTEMPTS": "2",
             "API_AUTH": "none",
+            "STREAM_FAILURE_QUEUE": "q",
+            "NOTIFY_LEASE_SECONDS": "90",
+            "SWEEP_BUDGET_SECONDS": "30",
         }
     )
     assert settings == Settings(
         table_name="t",
         stream_arn="arn:aws:dynamodb:eu-west-1:1:table/t/stream/x",
-        event_bus_name="orders",
+        event_bus_name="default",
         event_source="shop",
         detail_type="Checked",
         required_checks=("A", "B"),
@@ -79,7 +85,20 @@ def test_every_variable_is_read() -> None:
         pending_shards=8,
         publish_attempts=2,
         api_auth="none",
+        stream_failure_queue="q",
+        notify_lease_seconds=90,
+        sweep_budget_seconds=30,
     )
+
+
+def test_the_failure_queue_name_derives_from_the_table() -> None:
+    assert load_settings({"TABLE_NAME": "t"}).stream_failure_queue == "t-stream-failures"
+
+
+def test_a_bus_other_than_default_is_refused_saying_why() -> None:
+    # Chalice's on_cw_event rules are on the default bus: events put elsewhere match none.
+    with pytest.raises(ConfigurationError, match="default bus"):
+        load_settings({"EVENT_BUS_NAME": "orders"})
 
 
 def test_required_checks_as_a_json_list() -> None:

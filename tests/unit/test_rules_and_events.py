@@ -15,7 +15,7 @@ import pytest
 from chalicelib import rules
 from chalicelib.config import Settings
 from chalicelib.domain import FAILED, PASSED, TIMED_OUT, CheckResult, Order
-from chalicelib.events import aggregated_detail, put_events_entry
+from chalicelib.events import MAX_EVENT_REASON_CHARS, aggregated_detail, put_events_entry
 from local.eventbridge import matches, validate
 
 SETTINGS = Settings()
@@ -122,6 +122,7 @@ def test_detail_has_one_leaf_per_reported_check_and_the_lists() -> None:
         "failed": ["In Stock"],
         "missing": [],
         "reasons": {"In Stock": "sold out"},
+        "truncated": [],
     }
 
 
@@ -229,3 +230,15 @@ def test_third_check_from_settings_must_pass_before_invoicing() -> None:
     assert _targets(aggregated_detail(two, required), settings) == set()
     assert _targets(aggregated_detail(three, required), settings) == {"invoice"}
     assert _targets(aggregated_detail(fraud, required), settings) == {"problem"}
+
+
+def test_a_long_reason_is_cut_in_the_event_and_marked_truncated() -> None:
+    long_reason = "x" * (MAX_EVENT_REASON_CHARS + 1)
+    results = {
+        "In Stock": CheckResult("In Stock", FAILED, AT, reason=long_reason),
+        "Account Check": CheckResult("Account Check", FAILED, AT, reason="short"),
+    }
+    detail = aggregated_detail(Order("7", results), ("Account Check", "In Stock"))
+    assert detail["reasons"]["In Stock"] == "x" * MAX_EVENT_REASON_CHARS
+    assert detail["reasons"]["Account Check"] == "short"
+    assert detail["truncated"] == ["In Stock"]
