@@ -171,7 +171,10 @@ class LocalRuntime:
         if stage_aws == endpoint:
             self.say(f"`chalice local --stage {self.options.stage}` uses this AWS too")
         elif stage_aws:
-            self.say(f"note: stage {self.options.stage} points chalice local at {stage_aws}")
+            self.say(
+                f"note: `chalice local --stage {self.options.stage}` uses {stage_aws}, "
+                "not this runtime's AWS (see --aws-port)"
+            )
 
     def _start_moto(self) -> str:
         self._moto = EmbeddedAws("127.0.0.1", self.options.aws_port)
