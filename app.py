@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import (
     Chalice,
     CloudWatchEvent,
@@ -15,7 +17,9 @@ from chalice.app import (
 )
 
 from chalicelib import rules, services
+from chalicelib.api import OrdersApi
 from chalicelib.config import get_settings
+from chalicelib.errors import classify
 from chalicelib.observability import flushing_metrics, logger
 from chalicelib.outcomes import summary
 
@@ -29,6 +33,18 @@ def _reply(status_and_body: tuple[int, dict[str, Any]]) -> Response:
     return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
 
 
+def _answer(call: Callable[[OrdersApi], tuple[int, dict[str, Any]]]) -> Response:
+    """The API's reply, or a JSON error when its AWS client cannot even be made
+    (e.g. no region): never Chalice's 500 with a traceback."""
+    try:
+        api = services.orders_api()
+    except (BotoCoreError, ClientError) as err:
+        failure = classify(err, settings.table_name)
+        logger.error("the API has no usable AWS client", extra=failure.log)
+        return _reply(failure.reply)
+    return _reply(call(api))
+
+
 @app.route(
     "/orders/{order_id}/events",
     methods=["POST"],
@@ -39,12 +55,12 @@ def record_event(order_id: str) -> Response:
     request = app.current_request
     body = request.raw_body if request is not None else None
     raw = body.encode() if isinstance(body, str) else body
-    return _reply(services.orders_api().post_result(order_id, raw))
+    return _answer(lambda api: api.post_result(order_id, raw))
 
 
 @app.route("/orders/{order_id}", methods=["GET"], authorizer=authorizer)
 def get_order(order_id: str) -> Response:
-    return _reply(services.orders_api().get_order(order_id))
+    return _answer(lambda api: api.get_order(order_id))
 
 
 @app.on_dynamodb_record(

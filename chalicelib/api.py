@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib import clock
 from chalicelib.config import Settings
 from chalicelib.domain import CheckResult, Order, format_time, is_late, missing_checks, order_status
+from chalicelib.errors import classify
 from chalicelib.observability import logger
 from chalicelib.store import EventStore
 from chalicelib.validation import ValidationError, parse_result_body, validate_order_id
@@ -87,10 +88,10 @@ class OrdersApi:
         try:
             response = self._store.record_result(order_id, result, explicit_time)
         except (ClientError, BotoCoreError) as err:
-            logger.warning(
-                "could not record a result", extra={"order_id": order_id, "error": str(err)}
-            )
-            return UNAVAILABLE
+            failure = classify(err, self._settings.table_name)
+            log = logger.warning if failure.retryable else logger.error
+            log("could not record a result", extra={"order_id": order_id, **failure.log})
+            return failure.reply
         logger.info(
             "result " + response.state,
             extra={"order_id": order_id, "check": result.name, "status": result.status},
@@ -113,10 +114,10 @@ class OrdersApi:
         try:
             order = self._store.load_order(order_id)
         except (ClientError, BotoCoreError) as err:
-            logger.warning(
-                "could not read an order", extra={"order_id": order_id, "error": str(err)}
-            )
-            return UNAVAILABLE
+            failure = classify(err, self._settings.table_name)
+            log = logger.warning if failure.retryable else logger.error
+            log("could not read an order", extra={"order_id": order_id, **failure.log})
+            return failure.reply
         if order is None:
             return 404, {"error": f"no events recorded for order '{order_id}'"}
         return 200, order_view(order, self._settings.required_checks)

@@ -1,7 +1,8 @@
 """``python -m local run|demo``: the whole pipeline on this machine.
 
-python -m local run [--host 127.0.0.1] [--port 8000] [--stage local] [--endpoint URL]
-python -m local demo [--port 0]
+python -m local run [--host 127.0.0.1] [--port 8001] [--aws-port 8002] [--stage local]
+                    [--endpoint URL]
+python -m local demo [--port 0] [--aws-port 0]
 """
 
 from __future__ import annotations
@@ -10,19 +11,32 @@ import argparse
 import sys
 from pathlib import Path
 
-from local.runtime import RuntimeOptions, main_run
+from local.embedded_aws import DEFAULT_AWS_PORT
+from local.runtime import DEFAULT_PORT, RuntimeOptions, main_run
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, help_text, port in (
-        ("run", "serve the app and run its event sources until Ctrl-C", 8000),
-        ("demo", "start the runtime and walk through the reference scenario", 0),
+    for name, help_text, port, aws_port in (
+        (
+            "run",
+            "serve the app and run its event sources until Ctrl-C",
+            DEFAULT_PORT,
+            DEFAULT_AWS_PORT,
+        ),
+        ("demo", "start the runtime and walk through the reference scenario", 0, 0),
     ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--host", default="127.0.0.1")
         command.add_argument("--port", type=int, default=port, help="0 picks a free port")
+        command.add_argument(
+            "--aws-port",
+            type=int,
+            default=aws_port,
+            help="port of the embedded AWS (0 picks a free one); the local stage's "
+            f"AWS_ENDPOINT_URL points chalice local at {DEFAULT_AWS_PORT}",
+        )
         command.add_argument("--stage", default="local")
         command.add_argument("--endpoint", help="an AWS-compatible endpoint instead of moto")
         command.add_argument("--project-dir", type=Path, default=Path.cwd())
@@ -54,6 +68,7 @@ def main(argv: list[str]) -> int:
     options = RuntimeOptions(
         host=args.host,
         port=args.port,
+        aws_port=args.aws_port,
         stage=args.stage,
         endpoint=args.endpoint,
         project_dir=args.project_dir,

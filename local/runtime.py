@@ -4,14 +4,15 @@
 stream, EventBridge and schedule handlers, so the full pipeline runs without an AWS
 account or Docker:
 
-* moto's in-process server on 127.0.0.1 (or ``--endpoint URL``) with dummy credentials;
+* moto's in-process server on 127.0.0.1:8002 (``--aws-port``; or ``--endpoint URL``) with
+  dummy credentials: the ``local`` stage points ``chalice local`` at the same port;
 * the events table, created from :mod:`chalicelib.table`;
 * the HTTP routes, served by Chalice's own local server with the stage's environment;
 * a pump thread that runs :class:`local.pipeline.Pipeline` and the schedules.
 
 Example::
 
-    runtime = LocalRuntime(RuntimeOptions(port=8000))
+    runtime = LocalRuntime(RuntimeOptions(port=DEFAULT_PORT, aws_port=DEFAULT_AWS_PORT))
     runtime.start()      # prints every hop as it happens
     runtime.wait()       # until Ctrl-C, then runtime.stop()
 """
@@ -30,11 +31,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from local.embedded_aws import EmbeddedAws
 from local.faults import FaultProxy
 from local.filters import stream_filters
 from local.pipeline import AwsClients, Pipeline
 from local.resources import ensure_events_table
 
+# `chalice local` serves on 8000; the runtime serves the same routes next to it.
+DEFAULT_PORT = 8001
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 DUMMY_CREDENTIALS = {
@@ -52,9 +56,12 @@ DUMMY_CREDENTIALS = {
 @dataclass
 class RuntimeOptions:
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = DEFAULT_PORT
     stage: str = "local"
     endpoint: str | None = None
+    # Port of the embedded AWS (0 = any free one). `python -m local run` defaults to
+    # DEFAULT_AWS_PORT, where the `local` stage points `chalice local`.
+    aws_port: int = 0
     project_dir: Path = field(default_factory=lambda: Path.cwd())
     poll_seconds: float = 0.05
     verbose: bool = False
@@ -123,9 +130,12 @@ class LocalRuntime:
         from chalice.local import create_local_server
 
         factory = CLIFactory(str(self.options.project_dir), environ=os.environ)
+        stage_aws = _stage_endpoint(factory, self.options.stage)
+        # The app in this process talks to this runtime's AWS, whatever the stage says.
+        own_aws = {name: os.environ[name] for name in (*DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL")}
         config = factory.create_config_obj(
             chalice_stage_name=self.options.stage,
-            user_provided_params={"environment_variables": dict(self.options.env)},
+            user_provided_params={"environment_variables": {**own_aws, **self.options.env}},
         )
         stage_env = config.environment_variables
         os.environ.update(stage_env)
@@ -158,14 +168,18 @@ class LocalRuntime:
         self._spawn("http", server.server.serve_forever)
         self._spawn("pump", self._pump)
         self.say(f"serving {self.url} (stage {self.options.stage}, AWS at {endpoint})")
+        if stage_aws == endpoint:
+            self.say(f"`chalice local --stage {self.options.stage}` uses this AWS too")
+        elif stage_aws:
+            self.say(
+                f"note: `chalice local --stage {self.options.stage}` uses {stage_aws}, "
+                "not this runtime's AWS (see --aws-port)"
+            )
 
     def _start_moto(self) -> str:
-        from moto.server import ThreadedMotoServer
-
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        return f"http://{host}:{port}"
+        self._moto = EmbeddedAws("127.0.0.1", self.options.aws_port)
+        url: str = self._moto.url
+        return url
 
     def _spawn(self, name: str, target: Callable[[], Any]) -> None:
         thread = threading.Thread(target=target, name=f"local-{name}", daemon=True)
@@ -221,6 +235,14 @@ class LocalRuntime:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+
+
+def _stage_endpoint(factory: Any, stage: str) -> str:
+    """The AWS endpoint the stage gives ``chalice local`` (AWS_ENDPOINT_URL), if any."""
+    endpoint: str = factory.create_config_obj(stage).environment_variables.get(
+        "AWS_ENDPOINT_URL", ""
+    )
+    return endpoint
 
 
 def _request_handler(say: Callable[[str], None], verbose: bool) -> Any:

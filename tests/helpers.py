@@ -22,6 +22,10 @@ TEST_ENV = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
+    # Chalice's test client applies the stage's variables on each call, and the `local`
+    # stage points AWS_ENDPOINT_URL at the local runtime; moto is the only AWS here.
+    # https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true",
     "TABLE_NAME": TABLE,
     "EVENTS_STREAM_ARN": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}/stream/test",
     "API_AUTH": "none",
