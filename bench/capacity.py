@@ -27,6 +27,13 @@ NEW_TABLE_WRU = 4_000
 NEW_TABLE_SHARDS = 4
 MAX_PARALLELIZATION = 10
 TEN_TIMES = 10
+# The timeout sweep, on paper. Latencies are assumptions (DynamoDB's single-digit
+# milliseconds, taken pessimistically; a PutEvents call of 10 entries), not measurements.
+SWEEP_QUERY_MS = 10.0
+SWEEP_PUT_EVENTS_MS = 20.0
+SWEEP_RUNS_PER_MINUTE = 1
+# Share of orders that time out at the soak run's mix (10% miss a check).
+TIMEOUT_SHARE = 0.10
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,32 @@ def _stream_change(target: float, small: StreamConsumer, big: StreamConsumer) ->
     )
 
 
+@dataclass(frozen=True)
+class SweepCapacity:
+    """How many timeouts one sweep run handles, and the order rate that produces them."""
+
+    budget_seconds: int
+    concurrency: int
+    per_run: int
+    timeouts_per_second: float
+    orders_per_second: float
+
+
+def sweep_capacity(budget_seconds: int) -> SweepCapacity:
+    """Per page of ``PAGE_SIZE`` due orders: the reads (``READ_CONCURRENCY`` in flight),
+    then its PutEvents calls (as many in flight); one index Query page per page."""
+    from chalicelib.timeouts import PAGE_SIZE, READ_CONCURRENCY
+
+    reads = PAGE_SIZE / READ_CONCURRENCY * SWEEP_QUERY_MS
+    publishes = math.ceil(PAGE_SIZE / 10 / READ_CONCURRENCY) * SWEEP_PUT_EVENTS_MS
+    page_ms = SWEEP_QUERY_MS + reads + publishes
+    per_run = int(budget_seconds * 1000 / page_ms * PAGE_SIZE)
+    per_second = per_run * SWEEP_RUNS_PER_MINUTE / 60
+    return SweepCapacity(
+        budget_seconds, READ_CONCURRENCY, per_run, per_second, per_second / TIMEOUT_SHARE
+    )
+
+
 def deployed_parallelization() -> int:
     """The aggregator trigger's ParallelizationFactor in the deployment template."""
     from scripts.render_template import STREAM_FAILURE_HANDLING
@@ -117,6 +150,9 @@ def plan(run: Run, cpu: CpuResults, pending_shards: int, memory_mb: int = 128) -
     big = _consumer(run, cpu, 1024)
     factor = deployed_parallelization()
     stream_rate = NEW_TABLE_SHARDS * factor * consumer.orders_per_slot
+    from chalicelib.config import get_settings
+
+    sweep = sweep_capacity(get_settings().sweep_budget_seconds)
     limits = [
         Limit(
             "API Gateway REST, account throttle",
@@ -156,6 +192,16 @@ def plan(run: Run, cpu: CpuResults, pending_shards: int, memory_mb: int = 128) -
             "quota increase; pre-warm (WarmThroughput) for a sudden start",
         ),
         Limit(
+            "Timeout sweep (one run a minute)",
+            f"{sweep.budget_seconds} s budget, {sweep.concurrency} reads in flight: "
+            f"{sweep.per_run:,} timeouts per run ({SWEEP_QUERY_MS:.0f} ms per Query, "
+            f"{SWEEP_PUT_EVENTS_MS:.0f} ms per PutEvents call, assumed)",
+            f"{TIMEOUT_SHARE:.0%} of orders time out (the soak mix)",
+            sweep.orders_per_second,
+            "SWEEP_BUDGET_SECONDS (up to the function's timeout), more reads in flight, "
+            "or the schedule more often",
+        ),
+        Limit(
             "EventBridge PutEvents",
             f"{PUT_EVENTS_TPS:,} requests/s per region",
             f"{put_calls:.2f} calls/order",
@@ -185,8 +231,12 @@ def plan(run: Run, cpu: CpuResults, pending_shards: int, memory_mb: int = 128) -
             f"table maximum >= {math.ceil(target * wru):,} WRU/s and "
             f"{math.ceil(target * rru):,} RRU/s"
         ),
-        limits[5].name: f"PutEvents quota >= {math.ceil(target * put_calls):,}/s",
-        limits[6].name: f"invocations quota >= {math.ceil(target * targets):,}/s",
+        limits[5].name: (
+            f"timeout sweep >= {math.ceil(target * TIMEOUT_SHARE * 60):,} timeouts a minute "
+            "(SWEEP_BUDGET_SECONDS, reads in flight, or runs more often)"
+        ),
+        limits[6].name: f"PutEvents quota >= {math.ceil(target * put_calls):,}/s",
+        limits[7].name: f"invocations quota >= {math.ceil(target * targets):,}/s",
     }
     changes = [_stream_change(target, consumer, big)]
     others = [limit for limit in limits if limit.name in needed]

@@ -95,7 +95,9 @@ class StreamRecovery:
             try:
                 done = self._recover(StreamRange.from_message(str(record.get("body", ""))))
             except Exception:  # noqa: BLE001 - one message's fault must not fail the rest
-                logger.exception("could not recover a stream range", extra={"message_id": message_id})
+                logger.exception(
+                    "could not recover a stream range", extra={"message_id": message_id}
+                )
                 done = False
             if not done:
                 failures.append({"itemIdentifier": message_id})

@@ -144,10 +144,23 @@ class TimeoutSweep:
                 owners.append(order.order_id)
                 counts["republished"] += 1
         if entries:
-            result = self._publisher.publish(entries)
+            self._publish(entries, owners, counts)
+
+    def _publish(
+        self, entries: list[dict[str, Any]], owners: list[str], counts: dict[str, int]
+    ) -> None:
+        """Publish a page's entries, up to READ_CONCURRENCY calls at once."""
+        groups = [
+            range(start, min(start + 10, len(entries))) for start in range(0, len(entries), 10)
+        ]
+        with ThreadPoolExecutor(READ_CONCURRENCY) as pool:
+            results = list(
+                pool.map(lambda g: self._publisher.publish([entries[i] for i in g]), groups)
+            )
+        for group, result in zip(groups, results, strict=True):
             counts["failed"] += len(result.failed)
             for index, reason in result.rejected.items():
-                self._park(owners[index], EVENT_REFUSED, reason, unlist=True)
+                self._park(owners[group[index]], EVENT_REFUSED, reason, unlist=True)
                 counts["parked"] += 1
 
     def _park(self, order_id: str, fault: str, reason: str, unlist: bool) -> None:
