@@ -219,8 +219,15 @@ class Aggregator:
         )
         for order in published:
             if order.parked is not None:
-                self._store.unpark(order.order_id)
+                self._unpark(order.order_id)
         return failed
+
+    def _unpark(self, order_id: str) -> None:
+        """Remove a dead-letter record once its order went out (again next time if not)."""
+        try:
+            self._store.unpark(order_id)
+        except Exception:  # noqa: BLE001 - the event is out; the record goes next time
+            logger.exception("could not remove a dead-letter record", extra={"order_id": order_id})
 
     def _park(self, order_id: str, fault: str, reason: str) -> None:
         logger.error(

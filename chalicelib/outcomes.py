@@ -140,7 +140,12 @@ class OutcomeService:
         return outcome
 
     def _notify(self, order_id: str, invoice: dict[str, Any]) -> None:
-        self._notifier.order_sent(order_id, invoice, str(invoice["invoiceId"]))
+        try:
+            self._notifier.order_sent(order_id, invoice, str(invoice["invoiceId"]))
+        except Exception:
+            # Nobody was told: give the claim back so Lambda's retry can take it at once.
+            self._store.release_notification(order_id)
+            raise
         self._store.mark_notified(order_id, self._now())
         count(NOTIFICATIONS_SENT)
 

@@ -374,6 +374,23 @@ class EventStore:
             return False
         return True
 
+    def release_notification(self, order_id: str) -> None:
+        """Give a claim back after the notifier failed, so a retry may take it at once."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(order_id),
+                UpdateExpression="REMOVE #lease",
+                ConditionExpression="attribute_not_exists(#notified)",
+                ExpressionAttributeNames={
+                    "#lease": table.NOTIFY_LEASE,
+                    "#notified": table.NOTIFIED_AT,
+                },
+            )
+        except ClientError as err:
+            if not _is_conditional_failure(err):
+                raise
+
     def mark_notified(self, order_id: str, now: datetime) -> None:
         """The customer was told: end the claim and take the order out of the index."""
         self._client.update_item(

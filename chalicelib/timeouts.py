@@ -70,7 +70,9 @@ class TimeoutSweep:
         outcomes: OutcomeService,
         now: Callable[[], datetime] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        page_size: int = PAGE_SIZE,
     ) -> None:
+        self._page_size = page_size
         self._store = store
         self._publisher = publisher
         self._settings = settings
@@ -95,7 +97,7 @@ class TimeoutSweep:
                         counts["incomplete"] = 1
                         return counts
                     order_ids, start = self._store.due_orders(
-                        shard_name(number), now, start, PAGE_SIZE
+                        shard_name(number), now, start, self._page_size
                     )
                     counts["due"] += len(order_ids)
                     orders = list(pool.map(self._load, order_ids))
@@ -124,8 +126,7 @@ class TimeoutSweep:
                 counts["parked"] += 1
             elif order.outcome is not None:
                 if order.outcome.kind == INVOICED and not order.notified:
-                    self._outcomes.resume_notification(order)
-                    counts["notifications"] += 1
+                    self._resume(order, counts)
             elif decision(order, required) == PENDING:
                 if timed_out(order, required, now):
                     detail = aggregated_detail(order, required, status=TIMED_OUT)
@@ -145,6 +146,16 @@ class TimeoutSweep:
                 counts["republished"] += 1
         if entries:
             self._publish(entries, owners, counts)
+
+    def _resume(self, order: Order, counts: dict[str, int]) -> None:
+        """Tell the customer of an invoiced order whose claim was never completed."""
+        try:
+            self._outcomes.resume_notification(order)
+        except Exception:  # noqa: BLE001 - retried by the next run; others go on
+            logger.exception("could not resume a notification", extra={"order_id": order.order_id})
+            counts["failed"] += 1
+            return
+        counts["notifications"] += 1
 
     def _publish(
         self, entries: list[dict[str, Any]], owners: list[str], counts: dict[str, int]

@@ -5,7 +5,6 @@ the app's own handlers (Chalice's test client)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,9 +14,10 @@ from chalice.test import Client
 
 from chalicelib import aws as app_aws
 from chalicelib import clock, services, table
+from chalicelib.config import get_settings
 from chalicelib.domain import CheckResult
 from chalicelib.store import result_item
-from chalicelib.timeouts import pending_entry
+from chalicelib.timeouts import TimeoutSweep, pending_entry
 from local.pipeline import AwsClients, Pipeline, resolve_stream_arn
 from local.streams import StreamReader
 from tests.helpers import REGION, TABLE, TEST_ENV, post_result
@@ -164,28 +164,67 @@ def test_a_parked_order_is_unparked_once_it_is_published(
     assert "deadLettered" not in _view(client, "fixed")
 
 
-def test_one_sweep_times_out_every_due_order_across_pages_and_shards(
-    client: Client, aws: AwsClients, now: list[datetime], load_app: Callable[..., Any]
-) -> None:
-    due = 1200  # more than two index pages per shard
-    store = services.store()
-    settings = services.get_settings()
-    for n in range(due):
-        order_id = f"late-{n}"
+def _due_orders(count: int) -> list[str]:
+    store, settings = services.store(), get_settings()
+    ids = [f"late-{n}" for n in range(count)]
+    for order_id in ids:
         store.record_result(order_id, CheckResult("Account Check", "passed", NOW), True)
         deadline, shard = pending_entry(order_id, NOW, settings)
         store.open_order(order_id, deadline, shard, NOW)
-    now[0] = NOW + timedelta(seconds=settings.order_timeout_seconds)
-    published: list[int] = []
+    return ids
+
+
+def _sweep(ticks: list[float], page_size: int) -> TimeoutSweep:
+    """The app's sweep with small index pages and a clock for its budget that moves only
+    when the test says (no real time is measured)."""
+    return TimeoutSweep(
+        services.store(),
+        services.publisher(),
+        get_settings(),
+        services.outcomes(),
+        monotonic=lambda: ticks[0],
+        page_size=page_size,
+    )
+
+
+def test_one_sweep_times_out_every_due_order_across_pages_and_shards(
+    client: Client, aws: AwsClients, now: list[datetime]
+) -> None:
+    due = 90  # with pages of 7: several pages in each of the 4 shards
+    _due_orders(due)
+    now[0] = NOW + timedelta(seconds=get_settings().order_timeout_seconds)
+    published: list[str] = []
     publish = services.publisher().publish
 
     def counting(entries: Any) -> Any:
-        published.append(len(entries))
+        published.extend(json.loads(e["Detail"])["OrderID"] for e in entries)
         return publish(entries)
 
     services.publisher().publish = counting  # type: ignore[method-assign]
-    counts = services.timeout_sweep().run()
-    assert counts["due"] == due
-    assert counts["timedOut"] == due
-    assert counts["incomplete"] == 0
-    assert sum(published) == due
+    counts = _sweep([0.0], page_size=7).run()
+    assert (counts["due"], counts["timedOut"], counts["incomplete"]) == (due, due, 0)
+    assert sorted(published) == sorted(f"late-{n}" for n in range(due))
+
+
+def test_a_sweep_stops_at_its_budget_and_the_next_run_goes_on(
+    client: Client, aws: AwsClients, now: list[datetime]
+) -> None:
+    _due_orders(30)
+    now[0] = NOW + timedelta(seconds=get_settings().order_timeout_seconds)
+    ticks = [0.0]
+    sweep = _sweep(ticks, page_size=5)
+    reads = services.store().due_orders
+
+    def slow_pages(*args: Any, **kwargs: Any) -> Any:
+        ticks[0] += 15.0  # each index page "takes" 15 s of the 40 s budget
+        return reads(*args, **kwargs)
+
+    services.store().due_orders = slow_pages  # type: ignore[method-assign]
+    first = sweep.run()
+    assert first["incomplete"] == 1  # three index pages fit in the budget, not all
+    assert 0 < first["timedOut"] < 30
+    # No problem handler runs here, so every order is still due: the next run handles
+    # them all (the first run's again, which the problem handler would absorb).
+    services.store().due_orders = reads  # type: ignore[method-assign]
+    second = _sweep([0.0], page_size=50).run()
+    assert (second["timedOut"], second["incomplete"]) == (30, 0)
