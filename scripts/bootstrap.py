@@ -539,7 +539,7 @@ def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> i
             print(f"next: chalice deploy --stage {stage.name}, then")
             print(f"      python -m scripts.bootstrap --stage {stage.name} --finish")
             print(f"(python -m scripts.deploy --stage {stage.name} does all three)")
-    except (BootstrapError, ConfigurationError) as err:
+    except (BootstrapError, ConfigurationError, ClientError) as err:
         print(f"bootstrap: {err}", file=sys.stderr)
         return 1
     return 0

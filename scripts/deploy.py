@@ -31,6 +31,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from botocore.exceptions import ClientError
+
 from chalicelib.config import ConfigurationError
 from scripts import bootstrap
 from scripts import render_template as rt
@@ -91,7 +93,7 @@ def main(
         stage = bootstrap.load_stage(args.config, args.stage)
         aws = clients or bootstrap.Clients.from_environment()
         return deploy(stage, aws, args.alarm_topic_arn, runner)
-    except (bootstrap.BootstrapError, ConfigurationError) as err:
+    except (bootstrap.BootstrapError, ConfigurationError, ClientError) as err:
         print(f"deploy: {err}", file=sys.stderr)
         return 1
 
