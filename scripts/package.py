@@ -58,9 +58,12 @@ def copy_project(project_dir: Path, stage: str, into: Path) -> Path:
         )
     chalice_dir = into / ".chalice"
     chalice_dir.mkdir()
-    shutil.copy2(project_dir / ".chalice" / "config.json", chalice_dir / "config.json")
-    config = rt.read_config(chalice_dir / "config.json")
+    config = rt.read_config(project_dir / ".chalice" / "config.json")
     rt.check_chalice_config(config, stage)
+    # The stack sets the stream ARN itself; one that bootstrap wrote for the chalice
+    # deploy path names an account and a region, and stays out of the template.
+    config["stages"][stage].get("environment_variables", {}).pop("EVENTS_STREAM_ARN", None)
+    (chalice_dir / "config.json").write_text(rt.to_json(config))
     for spec in rt.FUNCTIONS:
         (chalice_dir / rt.policy_file_name(stage, spec.name)).write_text(rt.to_json(EMPTY_POLICY))
     return into

@@ -84,10 +84,8 @@ def queue_url(clients: bootstrap.Clients, queue: rt.QueueSpec) -> str:
 
 def queue_attributes(clients: bootstrap.Clients, queue: rt.QueueSpec) -> dict[str, str]:
     url = queue_url(clients, queue)
-    found: dict[str, str] = clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])[
-        "Attributes"
-    ]
-    return found
+    found = clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return {str(key): value for key, value in found.items()}
 
 
 def inject(
@@ -495,8 +493,8 @@ def test_deploy_again_after_a_redeploy_puts_the_rule_settings_back(
         for spec in rt.RULE_TARGETS:  # chalice deploy puts the bare target again
             rule = rt.rule_name(APP, STAGE, spec.name)
             arn = clients.lambda_.get_function(FunctionName=function_name(spec.name))
-            target = {"Id": "1", "Arn": arn["Configuration"]["FunctionArn"]}
-            clients.events.put_targets(Rule=rule, Targets=[target])
+            function_arn: str = arn["Configuration"]["FunctionArn"]
+            clients.events.put_targets(Rule=rule, Targets=[{"Id": "1", "Arn": function_arn}])
         return 0
 
     assert deploy_main(config_path, clients, chalice) == 0

@@ -417,7 +417,7 @@ def _alarm_of(resources: Mapping[str, Any], name: str, value: Any) -> list[dict[
 
 def _notifies_the_alarm_topic(properties: Mapping[str, Any]) -> bool:
     actions = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
-    return properties["AlarmActions"] == properties["OKActions"] == actions
+    return bool(properties["AlarmActions"] == properties["OKActions"] == actions)
 
 
 def test_every_queue_raises_an_alarm(resources: Mapping[str, Any]) -> None:
@@ -711,3 +711,25 @@ def test_chalice_deploy_takes_the_runtime_of_this_interpreter() -> None:
 
     config = Config.create(chalice_stage=STAGE, project_dir=str(PROJECT_DIR))
     assert config.lambda_python_version == INTERPRETER_RUNTIME
+
+
+def test_package_copy_leaves_a_bootstrapped_stream_arn_out(tmp_path: Path) -> None:
+    """After bootstrap, config.json names the account's stream; ``make package`` must not
+    carry it (or the git-ignored real policy files) into the template."""
+    project = tmp_path / "project"
+    (project / ".chalice").mkdir(parents=True)
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy2(PROJECT_DIR / name, project / name)
+    shutil.copytree(PROJECT_DIR / "chalicelib", project / "chalicelib")
+    config = render_template.read_config(CHALICE_DIR / "config.json")
+    arn = "arn:aws:dynamodb:eu-west-1:210987654321:table/aggregator-events-dev/stream/2026"
+    config["stages"][STAGE]["environment_variables"]["EVENTS_STREAM_ARN"] = arn
+    (project / ".chalice" / "config.json").write_text(render_template.to_json(config))
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    package.copy_project(project, STAGE, copy)
+    copied = render_template.read_config(copy / ".chalice" / "config.json")
+    assert _literals(copied["stages"][STAGE]) == []
+    for spec in render_template.FUNCTIONS:
+        policy = copy / ".chalice" / render_template.policy_file_name(STAGE, spec.name)
+        assert json.loads(policy.read_text()) == package.EMPTY_POLICY
