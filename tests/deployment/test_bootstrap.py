@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import sys
 import zipfile
@@ -522,3 +523,21 @@ def test_teardown_waits_for_chalice_delete_then_removes_everything(
     assert clients.dynamodb.list_tables()["TableNames"] == []
     assert clients.sqs.list_queues().get("QueueUrls", []) == []
     assert clients.cloudwatch.describe_alarms()["MetricAlarms"] == []
+
+
+def test_deploy_region_option_sets_the_region_of_every_step(
+    config_path: Path, clients: bootstrap.Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str | None] = []
+
+    def chalice(command: list[str], project_dir: Path) -> int:
+        seen.append(os.environ.get("AWS_REGION"))  # what the chalice subprocess inherits
+        return 1
+
+    monkeypatch.setenv("AWS_REGION", REGION)  # restored after the test
+    argv = ["--stage", STAGE, "--config", str(config_path), "--region", "ap-southeast-2"]
+    assert deploy.main(argv, None, chalice) == 1
+    assert seen == ["ap-southeast-2"]
+    tables = boto3.client("dynamodb", region_name="ap-southeast-2").list_tables()
+    assert tables["TableNames"] == [TABLE]
+    assert clients.dynamodb.list_tables()["TableNames"] == []  # nothing in eu-west-1
