@@ -38,6 +38,13 @@ from scripts import bootstrap
 from scripts import render_template as rt
 
 Runner = Callable[[list[str], Path], int]
+# Lambda runtimes this project supports (the interpreter's version is the runtime).
+SUPPORTED_RUNTIMES = ("python3.12", "python3.13", "python3.14")
+
+
+def interpreter_runtime() -> str:
+    """The runtime Chalice derives from this interpreter."""
+    return f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def chalice_deploy_command(stage: str) -> list[str]:
@@ -56,6 +63,14 @@ def deploy(
     runner: Runner = run_command,
 ) -> int:
     """The three steps; 0 when all succeeded."""
+    runtime = interpreter_runtime()
+    if runtime not in SUPPORTED_RUNTIMES:
+        print(
+            f"deploy: this Python would deploy {runtime}; run from the project's venv "
+            f"(make venv) with one of {', '.join(SUPPORTED_RUNTIMES)}",
+            file=sys.stderr,
+        )
+        return 1
     bootstrap.prepare(stage, clients, alarm_topic_arn)
     command = chalice_deploy_command(stage.name)
     print("$ " + " ".join(command))

@@ -541,3 +541,16 @@ def test_deploy_region_option_sets_the_region_of_every_step(
     tables = boto3.client("dynamodb", region_name="ap-southeast-2").list_tables()
     assert tables["TableNames"] == [TABLE]
     assert clients.dynamodb.list_tables()["TableNames"] == []  # nothing in eu-west-1
+
+
+def test_deploy_refuses_an_interpreter_whose_runtime_lambda_does_not_offer(
+    config_path: Path, clients: bootstrap.Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deploy, "interpreter_runtime", lambda: "python3.11")
+    assert deploy_main(config_path, clients, lambda command, project_dir: 0) == 1
+    assert clients.dynamodb.list_tables()["TableNames"] == []
+
+
+def test_this_interpreter_deploys_a_supported_runtime() -> None:
+    assert deploy.interpreter_runtime() == INTERPRETER_RUNTIME
+    assert INTERPRETER_RUNTIME in deploy.SUPPORTED_RUNTIMES
