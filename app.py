@@ -99,8 +99,3 @@ def sweep_timeouts(event: Any) -> dict[str, int]:
         counts = services.timeout_sweep().run()
         logger.info("timeout sweep", extra=counts)
         return counts
-
-
-@app.on_sqs_message(queue=settings.stream_failure_queue, batch_size=10, name="stream_recovery")
-def recover_stream(event: SQSEvent) -> dict[str, Any]:
-    return services.stream_recovery().handle(event.to_dict()["Records"])
