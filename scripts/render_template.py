@@ -734,25 +734,10 @@ def deployed_function_name(app_name: str, stage: str, function: str) -> str:
     return f"{app_name}-{stage}-{function}"
 
 
-def failure_queue_name(table_name: str) -> str:
-    """The stream failure queue's default name (as ``chalicelib.config`` derives it)."""
-    return f"{table_name}-stream-failures"
-
-
-def stream_failure_queue_name(settings: Settings) -> str:
-    """The stage's stream failure queue: ``settings.stream_failure_queue``.
-
-    Until ``chalicelib.config`` has that setting (``STREAM_FAILURE_QUEUE``), the name is
-    derived from the table's here, the same way, in this one place.
-    """
-    configured = getattr(settings, "stream_failure_queue", None)
-    return configured if isinstance(configured, str) else failure_queue_name(settings.table_name)
-
-
 def queue_name(queue: QueueSpec, settings: Settings) -> str:
     """The name of ``queue`` on the chalice deploy path."""
-    if queue is STREAM_FAILURE_QUEUE:
-        return stream_failure_queue_name(settings)
+    if queue is STREAM_FAILURE_QUEUE:  # the setting app.py's stream_recovery consumes
+        return settings.stream_failure_queue
     return f"{settings.table_name}-{queue.suffix}"
 
 
