@@ -513,8 +513,9 @@ def test_rule_target_has_a_dead_letter_queue_and_a_retry_policy(
 def test_rule_dead_letter_queue_lets_only_its_rule_send(
     name: str, resources: Mapping[str, Any]
 ) -> None:
-    # EventBridge user guide (rule-dlq): the DLQ's policy allows events.amazonaws.com
-    # sqs:SendMessage with aws:SourceArn the rule's ARN.
+    # EventBridge user guide ("Using dead-letter queues", and "Using resource-based
+    # policies", Amazon SQS permissions): the queue's policy allows events.amazonaws.com
+    # sqs:SendMessage, conditioned with ArnEquals on aws:SourceArn = the rule's ARN.
     queue = f"{name}RuleDeadLetterQueue"
     policies = [
         r["Properties"]
