@@ -40,13 +40,12 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy .
 
-## CloudFormation (SAM) template + deployment zip in build/package.
+## CloudFormation (SAM) template + deployment zip in build/package. No region or account
+## goes into it (pseudo-parameters); chalice package gets your AWS_REGION/AWS_DEFAULT_REGION
+## or a placeholder only to name service principals (scripts/package.py).
 package: venv
-	rm -rf build/package
 	$(PY) -m scripts.render_template
-	find chalicelib -name __pycache__ -type d -prune -exec rm -rf {} +
-	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
-	  $(VENV)/bin/chalice package --stage $(STAGE) --merge-template .chalice/merge-template.json build/package
+	$(PY) -m scripts.package --stage $(STAGE) build/package
 
 ## cfn-lint on the SAM template and on its expansion by aws-sam-translator.
 validate-template: package

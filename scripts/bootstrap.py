@@ -1,19 +1,33 @@
-"""Prepare a stage for ``chalice deploy``: what Chalice itself does not create.
+"""Prepare and finish a stage for ``chalice deploy``: what Chalice itself does not do.
 
-``chalice deploy`` creates the functions, their roles, the API, the rules and the stream
-trigger, but not the events table, and its stream trigger has no failure handling. So:
+``chalice deploy`` creates the functions, their roles, the API, the rules and the
+triggers, but not the events table or any queue, and it gives the triggers, rule targets
+and asynchronous invocations no failure handling. Run the whole sequence with one
+command, ``python -m scripts.deploy --stage dev`` (bootstrap, ``chalice deploy``,
+finish), or the steps one by one:
 
-1. ``python -m scripts.bootstrap --stage dev`` creates (if missing) the events table
-   from :func:`chalicelib.table.create_table_request` with its stream, point-in-time
-   recovery and encryption, the stream failure queue and its alarm; writes the stream
-   ARN into the stage's ``EVENTS_STREAM_ARN`` in ``.chalice/config.json`` and renders
-   the stage's policy files (``scripts.render_template``) with the real ARNs.
+1. ``python -m scripts.bootstrap --stage dev`` creates (if missing) the events table from
+   :func:`chalicelib.table.create_table_request` with its stream, point-in-time recovery
+   (retried while a new table still answers ``ContinuousBackupsUnavailableException``)
+   and encryption; the queues of :data:`scripts.render_template.QUEUES` (stream
+   failures and their DLQ, each rule target's DLQ with a queue policy for its rule, each
+   rule target's asynchronous on-failure queue); and the alarms (each queue, each
+   function's ``Errors``, the aggregator's ``IteratorAge``). It writes the stream ARN into
+   the stage's ``EVENTS_STREAM_ARN`` in ``.chalice/config.json`` and the stage's policy
+   files (git-ignored) with the real ARNs.
 2. ``chalice deploy --stage dev``.
 3. ``python -m scripts.bootstrap --stage dev --finish`` gives the aggregator's stream
-   trigger the template's failure handling and filter (after every ``chalice deploy``).
+   trigger the template's failure handling and filter, ``stream_recovery``'s queue
+   trigger partial batch responses, each rule target a DLQ and retry policy, and each
+   rule target function its on-failure destination. Updates of a trigger that is still
+   settling ("in use") are retried the way Chalice's own deployer does. Run it after
+   every ``chalice deploy`` (which resets the rule targets); ``scripts.deploy`` does.
+
+Until step 3 the stream trigger ignores ``batchItemFailures`` (a partial failure counts
+as success), which is why ``scripts.deploy`` runs the three steps as one.
 
 Teardown: ``chalice delete --stage dev``, then ``python -m scripts.bootstrap --stage dev
---teardown`` deletes the alarm, the queue and the table (with its data).
+--teardown`` deletes the alarms, the queues and the table (with its data).
 
 Every step is idempotent. AWS access follows the standard environment (``AWS_REGION``,
 ``AWS_PROFILE``, ``AWS_ENDPOINT_URL`` ...); this script never reads credentials.
@@ -22,8 +36,11 @@ Every step is idempotent. AWS access follows the standard environment (``AWS_REG
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,15 +49,28 @@ import boto3
 from botocore.exceptions import ClientError
 
 from chalicelib import table
-from chalicelib.config import ConfigurationError
+from chalicelib.config import ConfigurationError, Settings
 from scripts import render_template as rt
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import WaiterConfigTypeDef
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_sqs import SQSClient
 
 TABLE_WAIT: WaiterConfigTypeDef = {"Delay": 5, "MaxAttempts": 60}
+# Chalice's deployer retries a call with a fixed delay between attempts and a bound on
+# them (chalice/awsclient.py: DELAY_TIME = 5 s; 10 attempts for event source mapping
+# updates while "event source mapping ... is in use"). The same here.
+DELAY_SECONDS = 5.0
+MAPPING_ATTEMPTS = 10
+# A table that just became ACTIVE may answer ContinuousBackupsUnavailableException
+# ("Backups are being enabled for the table") for a while; two minutes in all.
+BACKUP_ATTEMPTS = 24
+_IN_USE = re.compile(r"\bin use\b", re.IGNORECASE)
+
+# Waits between retried calls; tests replace it to record the waits without waiting.
+sleep: Callable[[float], None] = time.sleep
 
 
 class BootstrapError(RuntimeError):
@@ -55,6 +85,7 @@ class Clients:
     sqs: SQSClient
     cloudwatch: Any
     lambda_: Any
+    events: EventBridgeClient
 
     @classmethod
     def from_environment(cls) -> Clients:
@@ -63,7 +94,47 @@ class Clients:
             sqs=boto3.client("sqs"),
             cloudwatch=boto3.client("cloudwatch"),
             lambda_=boto3.client("lambda"),
+            events=boto3.client("events"),
         )
+
+
+# --- bounded retries ------------------------------------------------------------------
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def is_settling(error: ClientError) -> bool:
+    """Lambda is still changing the mapping (as Chalice's ``_is_settling_error``)."""
+    message = str(error.response.get("Error", {}).get("Message", ""))
+    return error_code(error) == "ResourceInUseException" or bool(_IN_USE.search(message))
+
+
+def backups_unavailable(error: ClientError) -> bool:
+    return error_code(error) == "ContinuousBackupsUnavailableException"
+
+
+def call_with_retries(
+    call: Callable[[], Any],
+    should_retry: Callable[[ClientError], bool],
+    attempts: int,
+    delay: float = DELAY_SECONDS,
+) -> Any:
+    """``call()``, repeated after ``delay`` seconds while it fails with an error that
+    ``should_retry`` accepts, at most ``attempts`` times in all; then the error is raised."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except ClientError as err:
+            if attempt == attempts or not should_retry(err):
+                raise
+            print(f"  {error_code(err)}: retrying in {delay:g} s ({attempt}/{attempts})")
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --- the stage ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -78,19 +149,38 @@ class Stage:
         return rt.read_config(self.config_path)
 
     @property
-    def table_name(self) -> str:
-        return rt.stage_settings(self.config, self.name).table_name
+    def settings(self) -> Settings:
+        return rt.stage_settings(self.config, self.name)
 
     @property
-    def queue_name(self) -> str:
-        return rt.failure_queue_name(self.table_name)
+    def table_name(self) -> str:
+        return self.settings.table_name
+
+    def queue_name(self, queue: rt.QueueSpec) -> str:
+        return rt.queue_name(queue, self.settings)
 
     @property
     def stream_arn(self) -> str:
-        return rt.stage_settings(self.config, self.name).stream_arn
+        return self.settings.stream_arn
 
     def function_name(self, function: str) -> str:
         return rt.deployed_function_name(self.config["app_name"], self.name, function)
+
+    def rule_name(self, function: str) -> str:
+        return rt.rule_name(self.config["app_name"], self.name, function)
+
+    def alarm_names(self) -> list[str]:
+        names = [self.queue_name(queue) for queue in rt.QUEUES]
+        names += [errors_alarm_name(self.function_name(spec.name)) for spec in rt.FUNCTIONS]
+        return [*names, iterator_age_alarm_name(self.function_name(rt.AGGREGATOR.name))]
+
+
+def errors_alarm_name(function_name: str) -> str:
+    return f"{function_name}-errors"
+
+
+def iterator_age_alarm_name(function_name: str) -> str:
+    return f"{function_name}-iterator-age"
 
 
 def load_stage(config_path: Path, name: str) -> Stage:
@@ -100,6 +190,7 @@ def load_stage(config_path: Path, name: str) -> Stage:
         raise BootstrapError(f"no stage {name!r} in {config_path}")
     if name not in rt.deployable_stages(config):
         raise BootstrapError(f"stage {name!r} has API_AUTH=none: it is for the local runtime only")
+    rt.check_chalice_config(config, name)
     return Stage(config_path, name)
 
 
@@ -128,6 +219,18 @@ def _check_stream(description: Mapping[str, Any]) -> str:
     return arn
 
 
+def enable_point_in_time_recovery(dynamodb: DynamoDBClient, name: str) -> None:
+    """PITR on, retried while the new table's backups are not available yet."""
+    call_with_retries(
+        lambda: dynamodb.update_continuous_backups(
+            TableName=name,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        ),
+        backups_unavailable,
+        BACKUP_ATTEMPTS,
+    )
+
+
 def ensure_table(dynamodb: DynamoDBClient, name: str) -> str:
     """Create the table unless it exists, wait until it is ACTIVE, return its stream ARN."""
     if _describe_table(dynamodb, name) is None:
@@ -135,39 +238,101 @@ def ensure_table(dynamodb: DynamoDBClient, name: str) -> str:
         dynamodb.create_table(**request)
         print(f"creating table {name} ...")
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig=TABLE_WAIT)
-    dynamodb.update_continuous_backups(
-        TableName=name,
-        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-    )
+    enable_point_in_time_recovery(dynamodb, name)
     description = _describe_table(dynamodb, name)
     if description is None:
         raise BootstrapError(f"table {name} vanished while waiting for it")
     return _check_stream(description)
 
 
-def ensure_failure_queue(sqs: SQSClient, name: str) -> str:
-    """Create the stream failure queue unless it exists; return its ARN."""
-    url = sqs.create_queue(
-        QueueName=name,
-        Attributes={
-            "MessageRetentionPeriod": str(rt.FAILURE_QUEUE_RETENTION_SECONDS),
-            "SqsManagedSseEnabled": "true",
-        },
-    )["QueueUrl"]
+def queue_arn(sqs: SQSClient, url: str) -> str:
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     return attributes["Attributes"]["QueueArn"]
 
 
-def ensure_alarm(cloudwatch: Any, queue_name: str, topic_arn: str | None) -> None:
-    """The alarm on the failure queue's depth, as in the template (put is an upsert)."""
+def ensure_queue(sqs: SQSClient, name: str, attributes: Mapping[str, str]) -> str:
+    """Create the queue with ``attributes``, or set them on the existing one; its ARN."""
+    values: Any = dict(attributes)  # the stubs want literal attribute names
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist:
+        url = sqs.create_queue(QueueName=name, Attributes=values)["QueueUrl"]
+    else:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=values)
+    return queue_arn(sqs, url)
+
+
+def rule_arn(stream: rt.StreamArn, rule: str) -> str:
+    return stream.arn("events", f"rule/{rule}")
+
+
+def _rule_queue_policy(queue: str, rule: str) -> str:
+    statement = rt.rule_dead_letter_statement(queue, rule)
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def ensure_queues(stage: Stage, sqs: SQSClient, stream: rt.StreamArn) -> dict[str, str]:
+    """Every queue of :data:`rt.QUEUES` (DLQs first); queue logical id -> ARN."""
+    arns: dict[str, str] = {}
+    dead_letters_first = sorted(rt.QUEUES, key=lambda queue: queue.dead_letter is not None)
+    rule_queues = {spec.rule_dead_letter_queue.logical_id: spec for spec in rt.RULE_TARGETS}
+    for queue in dead_letters_first:
+        name = stage.queue_name(queue)
+        dead_letter = arns[queue.dead_letter] if queue.dead_letter else None
+        attributes = rt.queue_attributes(queue, dead_letter)
+        spec = rule_queues.get(queue.logical_id)
+        if spec is not None:
+            own_arn = stream.arn("sqs", name)
+            rule = rule_arn(stream, stage.rule_name(spec.name))
+            attributes["Policy"] = _rule_queue_policy(own_arn, rule)
+        arns[queue.logical_id] = ensure_queue(sqs, name, attributes)
+    return arns
+
+
+def put_alarm(
+    cloudwatch: Any,
+    name: str,
+    description: str,
+    settings: Mapping[str, Any],
+    dimension: dict[str, str],
+    topic_arn: str | None,
+) -> None:
+    """One alarm as in the template (``PutMetricAlarm`` is an upsert)."""
     actions = [topic_arn] if topic_arn else []
     cloudwatch.put_metric_alarm(
-        AlarmName=queue_name,
-        AlarmDescription=rt.FAILURE_ALARM_DESCRIPTION,
-        Dimensions=[{"Name": "QueueName", "Value": queue_name}],
+        AlarmName=name,
+        AlarmDescription=description,
+        Dimensions=[dimension],
         AlarmActions=actions,
         OKActions=actions,
-        **rt.FAILURE_ALARM_SETTINGS,
+        **settings,
+    )
+
+
+def ensure_alarms(stage: Stage, cloudwatch: Any, topic_arn: str | None) -> None:
+    """The template's alarms: each queue, each function's errors, the iterator age."""
+    for queue in rt.QUEUES:
+        name = stage.queue_name(queue)
+        dimension = {"Name": "QueueName", "Value": name}
+        put_alarm(cloudwatch, name, queue.description, queue.alarm, dimension, topic_arn)
+    for spec in rt.FUNCTIONS:
+        function = stage.function_name(spec.name)
+        put_alarm(
+            cloudwatch,
+            errors_alarm_name(function),
+            rt.errors_alarm_description(spec),
+            rt.FUNCTION_ERRORS_ALARM,
+            {"Name": "FunctionName", "Value": function},
+            topic_arn,
+        )
+    aggregator = stage.function_name(rt.AGGREGATOR.name)
+    put_alarm(
+        cloudwatch,
+        iterator_age_alarm_name(aggregator),
+        rt.ITERATOR_AGE_DESCRIPTION,
+        rt.ITERATOR_AGE_ALARM,
+        {"Name": "FunctionName", "Value": aggregator},
+        topic_arn,
     )
 
 
@@ -186,34 +351,32 @@ def prepare(stage: Stage, clients: Clients, alarm_topic_arn: str | None = None) 
     """Step 1. Returns the stream ARN."""
     stream_arn = ensure_table(clients.dynamodb, stage.table_name)
     print(f"table {stage.table_name}: ACTIVE, stream {stream_arn}")
-    queue_arn = ensure_failure_queue(clients.sqs, stage.queue_name)
-    ensure_alarm(clients.cloudwatch, stage.queue_name, alarm_topic_arn)
-    print(f"failure queue {queue_arn} and its alarm {stage.queue_name}: ready")
+    ensure_queues(stage, clients.sqs, rt.StreamArn.parse(stream_arn))
+    ensure_alarms(stage, clients.cloudwatch, alarm_topic_arn)
+    print(f"{len(rt.QUEUES)} queues and {len(stage.alarm_names())} alarms: ready")
     if write_stream_arn(stage, stream_arn):
         print(f"{stage.config_path}: stages.{stage.name} EVENTS_STREAM_ARN updated")
     config = stage.config
     for path in rt.write_files(rt.stage_policy_files(config, stage.name, stage.config_path.parent)):
         print(f"wrote {path}")
-    print(f"next: chalice deploy --stage {stage.name}")
-    print(f"then: python -m scripts.bootstrap --stage {stage.name} --finish")
     return stream_arn
 
 
 # --- step 3: after chalice deploy -----------------------------------------------------
 
 
-def find_stream_mapping(lambda_: Any, stream_arn: str, function_name: str) -> dict[str, Any]:
-    """The event source mapping from the events stream to the aggregator."""
+def find_mapping(lambda_: Any, source_arn: str, function_name: str) -> dict[str, Any]:
+    """The one event source mapping from ``source_arn`` to the function."""
     found = []
     for page in lambda_.get_paginator("list_event_source_mappings").paginate(
-        EventSourceArn=stream_arn
+        EventSourceArn=source_arn
     ):
         for mapping in page["EventSourceMappings"]:
             if mapping.get("FunctionArn", "").endswith(f":function:{function_name}"):
                 found.append(mapping)
     if len(found) != 1:
         raise BootstrapError(
-            f"expected one stream trigger of {function_name}, found {len(found)}: "
+            f"expected one trigger of {function_name} on {source_arn}, found {len(found)}: "
             "run chalice deploy (after step 1) first"
         )
     return dict(found[0])
@@ -228,19 +391,82 @@ def stream_mapping_update(queue_arn: str) -> dict[str, Any]:
     }
 
 
-def finish(stage: Stage, clients: Clients) -> dict[str, Any]:
-    """Step 3. Returns the updated mapping."""
-    url = clients.sqs.get_queue_url(QueueName=stage.queue_name)["QueueUrl"]
-    queue_arn = clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    function = stage.function_name("aggregator")
-    mapping = find_stream_mapping(clients.lambda_, stage.stream_arn, function)
-    updated: dict[str, Any] = clients.lambda_.update_event_source_mapping(
-        UUID=mapping["UUID"], **stream_mapping_update(queue_arn)
+def update_mapping(lambda_: Any, uuid: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``UpdateEventSourceMapping``, retried while the mapping is settling."""
+    updated: dict[str, Any] = call_with_retries(
+        lambda: lambda_.update_event_source_mapping(UUID=uuid, **settings),
+        is_settling,
+        MAPPING_ATTEMPTS,
     )
-    print(f"stream trigger {mapping['UUID']} of {function}: failure handling and filter set")
     return updated
+
+
+def stage_queue_arns(stage: Stage, sqs: SQSClient) -> dict[str, str]:
+    """The ARNs of the stage's queues (step 1 created them)."""
+    arns = {}
+    for queue in rt.QUEUES:
+        try:
+            url = sqs.get_queue_url(QueueName=stage.queue_name(queue))["QueueUrl"]
+        except sqs.exceptions.QueueDoesNotExist:
+            raise BootstrapError(
+                f"queue {stage.queue_name(queue)} is missing: run python -m scripts.bootstrap "
+                f"--stage {stage.name} first"
+            ) from None
+        arns[queue.logical_id] = queue_arn(sqs, url)
+    return arns
+
+
+def finish_rule_target(
+    stage: Stage, events: EventBridgeClient, spec: rt.FunctionSpec, dlq: str
+) -> None:
+    """DLQ and retry policy on the rule's targets (Chalice puts them without either)."""
+    rule = stage.rule_name(spec.name)
+    try:
+        targets = events.list_targets_by_rule(Rule=rule)["Targets"]
+    except events.exceptions.ResourceNotFoundException:
+        raise BootstrapError(f"rule {rule} is missing: run chalice deploy first") from None
+    if not targets:
+        raise BootstrapError(f"rule {rule} has no target: run chalice deploy first")
+    updated = [
+        {
+            **target,
+            "DeadLetterConfig": {"Arn": dlq},
+            "RetryPolicy": {**rt.RULE_RETRY_POLICY},
+        }
+        for target in targets
+    ]
+    answer = events.put_targets(Rule=rule, Targets=updated)  # type: ignore[arg-type]
+    if answer.get("FailedEntryCount"):
+        raise BootstrapError(f"rule {rule}: put_targets failed: {answer.get('FailedEntries')}")
+
+
+def finish(stage: Stage, clients: Clients) -> None:
+    """Step 3: the failure handling ``chalice deploy`` does not set."""
+    rt.stage_stream(stage.config, stage.name)  # bootstrapped: the stream ARN is set
+    arns = stage_queue_arns(stage, clients.sqs)
+    aggregator = stage.function_name(rt.AGGREGATOR.name)
+    mapping = find_mapping(clients.lambda_, stage.stream_arn, aggregator)
+    failures = arns[rt.STREAM_FAILURE_QUEUE.logical_id]
+    update_mapping(clients.lambda_, mapping["UUID"], stream_mapping_update(failures))
+    print(f"stream trigger of {aggregator}: failure handling and filter set")
+    for spec in rt.FUNCTIONS:
+        if spec.consumes:
+            function = stage.function_name(spec.name)
+            queue_mapping = find_mapping(clients.lambda_, arns[spec.consumes], function)
+            update_mapping(clients.lambda_, queue_mapping["UUID"], rt.RECOVERY_TRIGGER_SETTINGS)
+            print(f"queue trigger of {function}: partial batch responses on")
+    for spec in rt.RULE_TARGETS:
+        function = stage.function_name(spec.name)
+        finish_rule_target(
+            stage, clients.events, spec, arns[spec.rule_dead_letter_queue.logical_id]
+        )
+        destination = arns[spec.async_failure_queue.logical_id]
+        clients.lambda_.put_function_event_invoke_config(
+            FunctionName=function,
+            **rt.ASYNC_INVOKE_SETTINGS,
+            DestinationConfig={"OnFailure": {"Destination": destination}},
+        )
+        print(f"{function}: rule DLQ, retry policy and on-failure destination set")
 
 
 # --- teardown -------------------------------------------------------------------------
@@ -253,7 +479,7 @@ def _deployed_functions(stage: Stage, lambda_: Any) -> list[str]:
         try:
             lambda_.get_function(FunctionName=name)
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            if error_code(err) != "ResourceNotFoundException":
                 raise
             continue
         deployed.append(name)
@@ -261,26 +487,26 @@ def _deployed_functions(stage: Stage, lambda_: Any) -> list[str]:
 
 
 def teardown(stage: Stage, clients: Clients) -> None:
-    """Delete the alarm, the failure queue and the table, once the app is gone."""
+    """Delete the alarms, the queues and the table, once the app is gone."""
     deployed = _deployed_functions(stage, clients.lambda_)
     if deployed:
         raise BootstrapError(
             f"functions still deployed: {', '.join(deployed)}; run chalice delete --stage "
             f"{stage.name} first"
         )
-    clients.cloudwatch.delete_alarms(AlarmNames=[stage.queue_name])
-    try:
-        url = clients.sqs.get_queue_url(QueueName=stage.queue_name)["QueueUrl"]
-    except clients.sqs.exceptions.QueueDoesNotExist:
-        url = None
-    if url:
+    clients.cloudwatch.delete_alarms(AlarmNames=stage.alarm_names())
+    for queue in rt.QUEUES:
+        try:
+            url = clients.sqs.get_queue_url(QueueName=stage.queue_name(queue))["QueueUrl"]
+        except clients.sqs.exceptions.QueueDoesNotExist:
+            continue
         clients.sqs.delete_queue(QueueUrl=url)
     if _describe_table(clients.dynamodb, stage.table_name) is not None:
         clients.dynamodb.delete_table(TableName=stage.table_name)
         clients.dynamodb.get_waiter("table_not_exists").wait(
             TableName=stage.table_name, WaiterConfig=TABLE_WAIT
         )
-    print(f"deleted alarm and queue {stage.queue_name} and table {stage.table_name}")
+    print(f"deleted the alarms, the queues and table {stage.table_name}")
 
 
 # --- command line ---------------------------------------------------------------------
@@ -292,7 +518,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--stage", required=True)
     parser.add_argument("--config", type=Path, default=rt.CHALICE_DIR / "config.json")
-    parser.add_argument("--alarm-topic-arn", help="SNS topic for the failure alarm (step 1)")
+    parser.add_argument("--alarm-topic-arn", help="SNS topic for the alarms (step 1)")
     step = parser.add_mutually_exclusive_group()
     step.add_argument("--finish", action="store_true", help="step 3, after chalice deploy")
     step.add_argument("--teardown", action="store_true", help="after chalice delete")
@@ -310,7 +536,10 @@ def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> i
             finish(stage, aws)
         else:
             prepare(stage, aws, args.alarm_topic_arn)
-    except (BootstrapError, ConfigurationError) as err:
+            print(f"next: chalice deploy --stage {stage.name}, then")
+            print(f"      python -m scripts.bootstrap --stage {stage.name} --finish")
+            print(f"(python -m scripts.deploy --stage {stage.name} does all three)")
+    except (BootstrapError, ConfigurationError, ClientError) as err:
         print(f"bootstrap: {err}", file=sys.stderr)
         return 1
     return 0

@@ -1,17 +1,21 @@
 """Render the deployment's generated files from Python, so each fact has one source.
 
-``.chalice/merge-template.json``
+``.chalice/merge-template.json`` (committed)
     What ``chalice package --merge-template`` adds to Chalice's SAM template: the events
     table (:func:`chalicelib.table.cloudformation_properties`), the stream trigger's
-    failure handling and filter, the failure queue and its alarm, a log group per
-    function and one least-privilege policy per function role, all wired with
-    ``Ref``/``Fn::GetAtt``: no hand-copied name or ARN. It is the same for every stage;
-    names derive from the stack name (one stack per stage).
+    failure handling and filter, the queues that keep what AWS would otherwise drop (the
+    stream on-failure queue and its DLQ, each rule target's DLQ, each rule target's
+    asynchronous on-failure destination), their alarms and the functions' alarms, the
+    ``stream_recovery`` trigger, a log group per function and one least-privilege policy
+    per function role, all wired with ``Ref``/``Fn::GetAtt``/pseudo-parameters: no region,
+    account, hand-copied name or ARN. It is the same for every stage; names derive from
+    the stack name (one stack per stage).
 
-``.chalice/policy-<stage>-<function>.json``
+``.chalice/policy-<stage>-<function>.json`` (git-ignored)
     The same policies with concrete ARNs for ``chalice deploy``: the ``iam_policy_file``
-    of each function in ``.chalice/config.json``. The ARNs come from that stage's
-    settings; ``scripts.bootstrap`` writes the real stream ARN and re-renders them.
+    of each function in ``.chalice/config.json``. Only ``scripts.bootstrap`` writes them,
+    once the stage's table exists (:func:`stage_policy_files`), so no placeholder ARN is
+    ever committed or deployed.
 
 The rule patterns are not repeated here: Chalice emits them from ``app.py``, which builds
 them with :mod:`chalicelib.rules` (``tests/deployment`` asserts that they match).
@@ -21,8 +25,8 @@ role's ``Policies``); dictionaries are merged key by key.
 
 Usage::
 
-    python -m scripts.render_template            # (re)write the files
-    python -m scripts.render_template --check    # exit 1 if a committed file differs
+    python -m scripts.render_template            # (re)write the merge template
+    python -m scripts.render_template --check    # exit 1 if the committed file differs
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from chalice.utils import to_cfn_resource_name
 
 from chalicelib import table
 from chalicelib.config import ConfigurationError, Settings, load_settings
@@ -49,51 +55,90 @@ Expr = Any
 
 # Logical ids of the resources the merge template adds.
 TABLE_ID = "EventsTable"
-FAILURE_QUEUE_ID = "StreamFailureQueue"
-FAILURE_ALARM_ID = "StreamFailureAlarm"
 ALARM_TOPIC_PARAMETER = "AlarmTopicArn"
 HAS_ALARM_TOPIC = "HasAlarmTopic"
-# The aggregator's stream event in Chalice's template (from ``name="aggregator"``).
-STREAM_EVENT_ID = "AggregatorDynamodbEventSource"
+ITERATOR_AGE_ALARM_ID = "AggregatorIteratorAgeAlarm"
 
 LOG_RETENTION_DAYS = 30
-# Chalice takes the runtime from the interpreter that packages (3.11 here), but Lambda has
-# refused to create python3.11 functions since 2026-07-31 (updates since 2026-08-31). The
-# zip is pure Python (tests/deployment asserts it), so it runs unchanged on the oldest
-# runtime still supported. Drop this override once the project itself moves to 3.12+.
-LAMBDA_RUNTIME = "python3.12"
-FAILURE_QUEUE_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum
+# The Lambda runtime is not set here: Chalice takes it from the interpreter that packages
+# or deploys (``python3.13`` for this project's venv), so the deployed runtime is the one
+# the tests ran on. tests/deployment asserts it on both deploy paths.
+QUEUE_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum
+# Lambda requires a queue's visibility timeout to be at least its consumer's timeout
+# (Chalice's default: 60 s); AWS recommends six times it.
+CONSUMED_QUEUE_VISIBILITY_SECONDS = 6 * 60
+# A stream failure message that stream_recovery failed on this often goes to its DLQ.
+MAX_RECEIVE_COUNT = 5
 
 # Read a new stream from its start: nothing written before the mapping is enabled is lost.
 STARTING_POSITION = "TRIM_HORIZON"
 # Failure handling of the aggregator's event source mapping, applied by the template and
 # by ``scripts.bootstrap --finish`` (the ``chalice deploy`` path). A record that still
 # fails after 10 retries or 1 hour goes to the failure queue; the stream keeps it for
-# 23 more hours, time to inspect and replay it.
+# 23 more hours, in which stream_recovery re-reads the range and re-aggregates it.
 STREAM_FAILURE_HANDLING: dict[str, Any] = {
-    # Up to 10 batches per shard at once. Lambda keeps records of one partition key (one
-    # order) in order, so this changes no result and adds no request: it lifts the limit
-    # that binds first (one batch per shard at a time, see docs/bench.md) tenfold.
+    # Up to 10 batches per shard at once. Lambda keeps records of one item in order.
     "ParallelizationFactor": 10,
     "FunctionResponseTypes": ["ReportBatchItemFailures"],
     "BisectBatchOnFunctionError": True,
     "MaximumRetryAttempts": 10,
     "MaximumRecordAgeInSeconds": 3600,
 }
-# The alarm on the failure queue (template and bootstrap alike).
-FAILURE_ALARM_SETTINGS: dict[str, Any] = {
+# stream_recovery reports SQS partial batch failures (``batchItemFailures``).
+RECOVERY_TRIGGER_SETTINGS: dict[str, Any] = {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
+# EventBridge's retries of a rule target (invoke_function failing, e.g. throttled), then
+# the event goes to the target's DLQ. EventBridge allows at most 185 attempts / 24 h.
+RULE_RETRY_POLICY: dict[str, int] = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+# Lambda's asynchronous invocation of a rule target: 2 retries on a function error (the
+# Lambda maximum), up to 6 hours (its maximum), then the on-failure destination.
+ASYNC_INVOKE_SETTINGS: dict[str, int] = {
+    "MaximumRetryAttempts": 2,
+    "MaximumEventAgeInSeconds": 21600,
+}
+
+# Alarms (template and bootstrap alike). Each notifies AlarmTopicArn (template) or
+# --alarm-topic-arn (bootstrap) when given.
+_ONE_MINUTE = {"Period": 60, "EvaluationPeriods": 1, "TreatMissingData": "notBreaching"}
+QUEUE_DEPTH_ALARM: dict[str, Any] = {
     "Namespace": "AWS/SQS",
     "MetricName": "ApproximateNumberOfMessagesVisible",
     "Statistic": "Maximum",
-    "Period": 60,
-    "EvaluationPeriods": 1,
     "Threshold": 0,
     "ComparisonOperator": "GreaterThanThreshold",
+    **_ONE_MINUTE,
+}
+# A queue a function consumes is not empty for long unless its consumer is stuck.
+QUEUE_AGE_ALARM: dict[str, Any] = {
+    "Namespace": "AWS/SQS",
+    "MetricName": "ApproximateAgeOfOldestMessage",
+    "Statistic": "Maximum",
+    "Threshold": 900,
+    "ComparisonOperator": "GreaterThanThreshold",
+    **_ONE_MINUTE,
+}
+FUNCTION_ERRORS_ALARM: dict[str, Any] = {
+    "Namespace": "AWS/Lambda",
+    "MetricName": "Errors",
+    "Statistic": "Sum",
+    "Threshold": 0,
+    "ComparisonOperator": "GreaterThanThreshold",
+    **_ONE_MINUTE,
+}
+# Milliseconds. Five minutes behind is far from the 1 h record age limit, and far from
+# normal (a batch window of 1 s).
+ITERATOR_AGE_ALARM: dict[str, Any] = {
+    "Namespace": "AWS/Lambda",
+    "MetricName": "IteratorAge",
+    "Statistic": "Maximum",
+    "Threshold": 300000,
+    "ComparisonOperator": "GreaterThanThreshold",
+    "Period": 60,
+    "EvaluationPeriods": 3,
     "TreatMissingData": "notBreaching",
 }
-FAILURE_ALARM_DESCRIPTION = (
-    "The aggregator gave up on stream records; the failure queue names the shard and "
-    "sequence numbers. Inspect and replay them (docs/deploy.md)."
+ITERATOR_AGE_DESCRIPTION = (
+    "The aggregator is more than 5 minutes behind the events stream; records are retried "
+    "or the function is throttled (docs/deploy.md)."
 )
 
 _QUERY = "dynamodb:Query"
@@ -104,6 +149,17 @@ STREAM_READ_ACTIONS = (
     "dynamodb:GetRecords",
     "dynamodb:GetShardIterator",
 )
+# IAM's service authorization reference lists dynamodb:ListStreams with no resource type
+# (cfn-lint's copy of it, cfnlint/data/AdditionalSpecs/Policies.json, says the same), so
+# only Resource "*" grants it. It returns stream ARNs only; reading a stream needs the
+# stream-scoped actions above.
+LIST_STREAMS = "dynamodb:ListStreams"
+QUEUE_CONSUMER_ACTIONS = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ChangeMessageVisibility",
+)
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 
 # Why a resource keeps a "*": AWS allows nothing narrower there.
@@ -113,8 +169,9 @@ WILDCARD_REASONS = {
         "time; the grant covers the streams of this function's own log group only."
     ),
     "streams": (
-        "<events table ARN>/stream/* - dynamodb:ListStreams, called by the event source "
-        "mapping, is granted on the streams of the events table only."
+        "dynamodb:ListStreams on * - IAM defines no resource type for this action, so it "
+        "can only be granted on *. It only lists stream ARNs; reading a stream needs "
+        "DescribeStream/GetShardIterator/GetRecords, granted on the events stream only."
     ),
 }
 
@@ -122,6 +179,65 @@ _STREAM_ARN = re.compile(
     r"^arn:(?P<partition>[^:]+):dynamodb:(?P<region>[^:]+):(?P<account>\d{12}):"
     r"table/(?P<table>[^/]+)/stream/(?P<label>.+)$"
 )
+
+
+# --- queues ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """An SQS queue that keeps what AWS would otherwise drop, and its alarm."""
+
+    logical_id: str
+    suffix: str  # on the chalice deploy path the queue is named "<table>-<suffix>"
+    description: str  # the alarm's description
+    consumed: bool = False  # a function consumes it: alarm on age rather than depth
+    dead_letter: str | None = None  # logical id of its own DLQ (RedrivePolicy)
+
+    @property
+    def alarm_id(self) -> str:
+        return self.logical_id + "Alarm"
+
+    @property
+    def alarm(self) -> dict[str, Any]:
+        return QUEUE_AGE_ALARM if self.consumed else QUEUE_DEPTH_ALARM
+
+
+STREAM_FAILURE_QUEUE = QueueSpec(
+    "StreamFailureQueue",
+    "stream-failures",
+    "The aggregator gave up on stream records and stream_recovery has not re-aggregated "
+    "them for 15 minutes; see its errors and docs/deploy.md.",
+    consumed=True,
+    dead_letter="StreamFailureDeadLetterQueue",
+)
+STREAM_FAILURE_DLQ = QueueSpec(
+    "StreamFailureDeadLetterQueue",
+    "stream-failures-dlq",
+    "stream_recovery failed 5 times on a stream failure message; the range it names is "
+    "still in the stream for up to 24 hours (docs/deploy.md).",
+)
+
+
+def rule_dead_letter_queue(logical_id: str, function: str) -> QueueSpec:
+    return QueueSpec(
+        f"{logical_id}RuleDeadLetterQueue",
+        f"{function.replace('_', '-')}-rule-dlq",
+        f"EventBridge could not deliver an aggregated event to {function}; the message "
+        "holds the event (docs/deploy.md).",
+    )
+
+
+def async_failure_queue(logical_id: str, function: str) -> QueueSpec:
+    return QueueSpec(
+        f"{logical_id}AsyncFailureQueue",
+        f"{function.replace('_', '-')}-async-failures",
+        f"{function} failed on an aggregated event 3 times; the message holds the event "
+        "and the error (docs/deploy.md).",
+    )
+
+
+# --- functions ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -132,8 +248,12 @@ class FunctionSpec:
     logical_id: str  # its resource in Chalice's SAM template
     table_actions: tuple[str, ...]
     index_actions: tuple[str, ...] = ()
-    reads_stream: bool = False
+    stream_actions: tuple[str, ...] = ()
+    lists_streams: bool = False
     publishes: bool = False
+    rule_target: bool = False  # target of an EventBridge rule (invoked asynchronously)
+    sends_to: str | None = None  # logical id of a queue it sends failures to
+    consumes: str | None = None  # logical id of a queue it consumes
 
     @property
     def role_id(self) -> str:
@@ -145,20 +265,91 @@ class FunctionSpec:
         return self.logical_id + "LogGroup"
 
     @property
+    def errors_alarm_id(self) -> str:
+        return self.logical_id + "ErrorsAlarm"
+
+    @property
     def stack_suffix(self) -> str:
         """Its function name in a stack is ``<stack name>-<stack_suffix>``."""
         return self.name.replace("_", "-")
 
+    @property
+    def rule_event_id(self) -> str:
+        """Its ``CloudWatchEvent`` in Chalice's template (``on_cw_event(name=...)``)."""
+        return to_cfn_resource_name(f"{self.name}-event")
+
+    @property
+    def rule_id(self) -> str:
+        """The ``AWS::Events::Rule`` the SAM transform makes of that event."""
+        return self.logical_id + self.rule_event_id
+
+    @property
+    def rule_dead_letter_queue(self) -> QueueSpec:
+        return rule_dead_letter_queue(self.logical_id, self.name)
+
+    @property
+    def async_failure_queue(self) -> QueueSpec:
+        return async_failure_queue(self.logical_id, self.name)
+
+
+# The aggregator's stream event and stream_recovery's queue event in Chalice's template.
+STREAM_EVENT_ID = "AggregatorDynamodbEventSource"
+RECOVERY_EVENT_ID = "StreamRecoverySqsEventSource"
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("api_handler", "APIHandler", (_PUT, _UPDATE, _QUERY)),
-    FunctionSpec("aggregator", "Aggregator", (_QUERY, _UPDATE), reads_stream=True, publishes=True),
-    FunctionSpec("invoice_processing", "InvoiceProcessing", (_QUERY, _UPDATE)),
-    FunctionSpec("problem_handler", "ProblemHandler", (_QUERY, _UPDATE)),
+    FunctionSpec("api_handler", "APIHandler", (_PUT, _QUERY)),
     FunctionSpec(
-        "timeout_sweep", "TimeoutSweep", (_QUERY,), index_actions=(_QUERY,), publishes=True
+        "aggregator",
+        "Aggregator",
+        (_QUERY, _UPDATE, _PUT),
+        stream_actions=STREAM_READ_ACTIONS,
+        lists_streams=True,
+        publishes=True,
+        sends_to=STREAM_FAILURE_QUEUE.logical_id,
+    ),
+    FunctionSpec(
+        "invoice_processing",
+        "InvoiceProcessing",
+        (_QUERY, _UPDATE),
+        rule_target=True,
+        sends_to="InvoiceProcessingAsyncFailureQueue",
+    ),
+    FunctionSpec(
+        "problem_handler",
+        "ProblemHandler",
+        (_QUERY, _UPDATE),
+        rule_target=True,
+        sends_to="ProblemHandlerAsyncFailureQueue",
+    ),
+    FunctionSpec(
+        "timeout_sweep", "TimeoutSweep", (_QUERY, _PUT), index_actions=(_QUERY,), publishes=True
+    ),
+    FunctionSpec(
+        "stream_recovery",
+        "StreamRecovery",
+        (_QUERY, _UPDATE, _PUT),
+        stream_actions=STREAM_READ_ACTIONS,
+        publishes=True,
+        consumes=STREAM_FAILURE_QUEUE.logical_id,
     ),
 )
+RULE_TARGETS = tuple(spec for spec in FUNCTIONS if spec.rule_target)
+AGGREGATOR = next(spec for spec in FUNCTIONS if spec.name == "aggregator")
+
+QUEUES: tuple[QueueSpec, ...] = (
+    STREAM_FAILURE_QUEUE,
+    STREAM_FAILURE_DLQ,
+    *(
+        queue
+        for spec in RULE_TARGETS
+        for queue in (spec.rule_dead_letter_queue, spec.async_failure_queue)
+    ),
+)
+QUEUES_BY_ID = {queue.logical_id: queue for queue in QUEUES}
+
+
+def errors_alarm_description(spec: FunctionSpec) -> str:
+    return f"{spec.name} raised an error; its log group has the cause."
 
 
 @dataclass(frozen=True)
@@ -168,9 +359,8 @@ class Targets:
     table: Expr
     index: Expr
     stream: Expr
-    table_streams: Expr
     event_bus: Expr
-    failure_queue: Expr
+    queues: Mapping[str, Expr]  # queue logical id -> its ARN
     log_groups: Mapping[str, Expr]  # function name -> "...:log-group:<name>:*"
     create_log_group: bool  # False when the stack creates the log groups
 
@@ -213,12 +403,18 @@ def policy_document(spec: FunctionSpec, targets: Targets) -> dict[str, Any]:
     ]
     if spec.index_actions:
         statements.append(_statement("PendingIndex", spec.index_actions, targets.index))
-    if spec.reads_stream:
-        statements += [
-            _statement("ReadEventsStream", STREAM_READ_ACTIONS, targets.stream),
-            _statement("ListEventsStreams", ("dynamodb:ListStreams",), targets.table_streams),
-            _statement("StreamFailureDestination", ("sqs:SendMessage",), targets.failure_queue),
-        ]
+    if spec.stream_actions:
+        statements.append(_statement("ReadEventsStream", spec.stream_actions, targets.stream))
+    if spec.lists_streams:
+        statements.append(_statement("ListStreams", (LIST_STREAMS,), "*"))
+    if spec.sends_to:
+        statements.append(
+            _statement("SendFailures", ("sqs:SendMessage",), targets.queues[spec.sends_to])
+        )
+    if spec.consumes:
+        statements.append(
+            _statement("ConsumeQueue", QUEUE_CONSUMER_ACTIONS, targets.queues[spec.consumes])
+        )
     if spec.publishes:
         statements.append(
             _statement("PublishAggregatedEvents", ("events:PutEvents",), targets.event_bus)
@@ -229,7 +425,7 @@ def policy_document(spec: FunctionSpec, targets: Targets) -> dict[str, Any]:
 def wildcard_reasons(spec: FunctionSpec) -> dict[str, str]:
     """Each ``*`` left in the function's policy, and why."""
     reasons = {"logs": WILDCARD_REASONS["logs"]}
-    if spec.reads_stream:
+    if spec.lists_streams:
         reasons["streams"] = WILDCARD_REASONS["streams"]
     return reasons
 
@@ -242,6 +438,10 @@ def filter_criteria() -> dict[str, Any]:
     return {"Filters": [{"Pattern": json.dumps(stream_filter_pattern(), separators=(",", ":"))}]}
 
 
+def _arn_of(logical_id: str) -> Expr:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
 def stream_trigger_properties() -> dict[str, Any]:
     """Properties merged into the aggregator's ``DynamoDB`` event."""
     return {
@@ -249,7 +449,7 @@ def stream_trigger_properties() -> dict[str, Any]:
         "StartingPosition": STARTING_POSITION,
         **STREAM_FAILURE_HANDLING,
         "DestinationConfig": {
-            "OnFailure": {"Destination": {"Fn::GetAtt": [FAILURE_QUEUE_ID, "Arn"]}}
+            "OnFailure": {"Destination": _arn_of(STREAM_FAILURE_QUEUE.logical_id)}
         },
         "FilterCriteria": filter_criteria(),
     }
@@ -270,13 +470,12 @@ def _event_bus_arn_expression(event_bus: str) -> Expr:
 def cloudformation_targets(event_bus: str) -> Targets:
     """The stack's own resources, referenced by ``Ref``/``Fn::GetAtt``/``Fn::Sub``."""
     return Targets(
-        table={"Fn::GetAtt": [TABLE_ID, "Arn"]},
+        table=_arn_of(TABLE_ID),
         index={"Fn::Sub": f"${{{TABLE_ID}.Arn}}/index/{table.PENDING_INDEX}"},
         stream={"Fn::GetAtt": [TABLE_ID, "StreamArn"]},
-        table_streams={"Fn::Sub": f"${{{TABLE_ID}.Arn}}/stream/*"},
         event_bus=_event_bus_arn_expression(event_bus),
-        failure_queue={"Fn::GetAtt": [FAILURE_QUEUE_ID, "Arn"]},
-        log_groups={spec.name: {"Fn::GetAtt": [spec.log_group_id, "Arn"]} for spec in FUNCTIONS},
+        queues={queue.logical_id: _arn_of(queue.logical_id) for queue in QUEUES},
+        log_groups={spec.name: _arn_of(spec.log_group_id) for spec in FUNCTIONS},
         create_log_group=False,
     )
 
@@ -294,34 +493,90 @@ def events_table() -> dict[str, Any]:
     }
 
 
-def failure_queue() -> dict[str, Any]:
-    """Describes stream batches the aggregator gave up on (not the records themselves)."""
+def queue_attributes(queue: QueueSpec, dead_letter_arn: str | None = None) -> dict[str, str]:
+    """``CreateQueue`` attributes of ``queue`` (the chalice deploy path)."""
+    attributes = {
+        "MessageRetentionPeriod": str(QUEUE_RETENTION_SECONDS),
+        "SqsManagedSseEnabled": "true",
+    }
+    if queue.consumed:
+        attributes["VisibilityTimeout"] = str(CONSUMED_QUEUE_VISIBILITY_SECONDS)
+    if dead_letter_arn is not None:
+        attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
+        )
+    return attributes
+
+
+def queue_resource(queue: QueueSpec) -> dict[str, Any]:
+    """The same queue as an ``AWS::SQS::Queue``."""
+    properties: dict[str, Any] = {
+        "MessageRetentionPeriod": QUEUE_RETENTION_SECONDS,
+        "SqsManagedSseEnabled": True,
+    }
+    if queue.consumed:
+        properties["VisibilityTimeout"] = CONSUMED_QUEUE_VISIBILITY_SECONDS
+    if queue.dead_letter is not None:
+        properties["RedrivePolicy"] = {
+            "deadLetterTargetArn": _arn_of(queue.dead_letter),
+            "maxReceiveCount": MAX_RECEIVE_COUNT,
+        }
+    return {"Type": "AWS::SQS::Queue", **_DELETED_WITH_STACK, "Properties": properties}
+
+
+def rule_dead_letter_statement(queue_arn: Expr, rule_arn: Expr) -> dict[str, Any]:
+    """Lets EventBridge put the events of one rule into its target's DLQ (and no other)."""
     return {
-        "Type": "AWS::SQS::Queue",
-        **_DELETED_WITH_STACK,
+        "Sid": "RuleDeadLetters",
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+    }
+
+
+def rule_dead_letter_policy(spec: FunctionSpec) -> dict[str, Any]:
+    queue = spec.rule_dead_letter_queue.logical_id
+    statement = rule_dead_letter_statement(_arn_of(queue), _arn_of(spec.rule_id))
+    return {
+        "Type": "AWS::SQS::QueuePolicy",
         "Properties": {
-            "MessageRetentionPeriod": FAILURE_QUEUE_RETENTION_SECONDS,
-            "SqsManagedSseEnabled": True,
+            "Queues": [{"Ref": queue}],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement]},
         },
     }
 
 
-def failure_alarm() -> dict[str, Any]:
-    actions = {
-        "Fn::If": [HAS_ALARM_TOPIC, [{"Ref": ALARM_TOPIC_PARAMETER}], {"Ref": "AWS::NoValue"}]
-    }
+def _alarm_actions() -> Expr:
+    return {"Fn::If": [HAS_ALARM_TOPIC, [{"Ref": ALARM_TOPIC_PARAMETER}], {"Ref": "AWS::NoValue"}]}
+
+
+def alarm(
+    description: str, settings: Mapping[str, Any], dimension: dict[str, Any]
+) -> dict[str, Any]:
+    actions = _alarm_actions()
     return {
         "Type": "AWS::CloudWatch::Alarm",
         "Properties": {
-            "AlarmDescription": FAILURE_ALARM_DESCRIPTION,
-            "Dimensions": [
-                {"Name": "QueueName", "Value": {"Fn::GetAtt": [FAILURE_QUEUE_ID, "QueueName"]}}
-            ],
-            **FAILURE_ALARM_SETTINGS,
+            "AlarmDescription": description,
+            "Dimensions": [dimension],
+            **settings,
             "AlarmActions": actions,
             "OKActions": actions,
         },
     }
+
+
+def queue_alarm(queue: QueueSpec) -> dict[str, Any]:
+    name = {"Fn::GetAtt": [queue.logical_id, "QueueName"]}
+    return alarm(queue.description, queue.alarm, {"Name": "QueueName", "Value": name})
+
+
+def function_alarm(
+    description: str, settings: Mapping[str, Any], spec: FunctionSpec
+) -> dict[str, Any]:
+    return alarm(description, settings, {"Name": "FunctionName", "Value": {"Ref": spec.logical_id}})
 
 
 def log_group(spec: FunctionSpec) -> dict[str, Any]:
@@ -351,40 +606,81 @@ def role_override(spec: FunctionSpec, targets: Targets) -> dict[str, Any]:
     }
 
 
+def _events_override(spec: FunctionSpec) -> dict[str, Any]:
+    """What the merge adds to the function's Chalice-made event (trigger), if anything."""
+    if spec is AGGREGATOR:
+        return {STREAM_EVENT_ID: {"Properties": stream_trigger_properties()}}
+    if spec.consumes:
+        # Chalice names the queue with an ``Fn::Sub`` of its name; merging replaces that
+        # string (dictionaries merge key by key), so the trigger reads the stack's queue.
+        queue = {"Queue": {"Fn::Sub": f"${{{spec.consumes}.Arn}}"}, **RECOVERY_TRIGGER_SETTINGS}
+        return {RECOVERY_EVENT_ID: {"Properties": queue}}
+    if spec.rule_target:
+        dead_letters = {"Arn": _arn_of(spec.rule_dead_letter_queue.logical_id)}
+        properties = {"DeadLetterConfig": dead_letters, "RetryPolicy": RULE_RETRY_POLICY}
+        return {spec.rule_event_id: {"Properties": properties}}
+    return {}
+
+
+def event_invoke_config(spec: FunctionSpec) -> dict[str, Any]:
+    """SAM's ``EventInvokeConfig``: the rule target's on-failure destination."""
+    destination = {"Type": "SQS", "Destination": _arn_of(spec.async_failure_queue.logical_id)}
+    return {**ASYNC_INVOKE_SETTINGS, "DestinationConfig": {"OnFailure": destination}}
+
+
 def function_override(spec: FunctionSpec) -> dict[str, Any]:
-    """Name, table settings and (aggregator) stream trigger of one function."""
+    """Name, table settings and triggers of one function."""
     properties: dict[str, Any] = {
-        "Runtime": LAMBDA_RUNTIME,
         "FunctionName": {"Fn::Sub": f"${{AWS::StackName}}-{spec.stack_suffix}"},
         "Environment": {
             "Variables": {
                 "TABLE_NAME": {"Ref": TABLE_ID},
                 "EVENTS_STREAM_ARN": {"Fn::GetAtt": [TABLE_ID, "StreamArn"]},
+                "STREAM_FAILURE_QUEUE": {
+                    "Fn::GetAtt": [STREAM_FAILURE_QUEUE.logical_id, "QueueName"]
+                },
             }
         },
     }
-    if spec.reads_stream:
-        properties["Events"] = {STREAM_EVENT_ID: {"Properties": stream_trigger_properties()}}
+    events = _events_override(spec)
+    if events:
+        properties["Events"] = events
+    if spec.rule_target:
+        properties["EventInvokeConfig"] = event_invoke_config(spec)
     return {"Properties": properties}
 
 
 def outputs() -> dict[str, Any]:
-    return {
+    found: dict[str, Any] = {
         "EventsTableName": {"Value": {"Ref": TABLE_ID}},
         "EventsStreamArn": {"Value": {"Fn::GetAtt": [TABLE_ID, "StreamArn"]}},
-        "StreamFailureQueueUrl": {"Value": {"Ref": FAILURE_QUEUE_ID}},
-        "StreamFailureAlarmName": {"Value": {"Ref": FAILURE_ALARM_ID}},
     }
+    for queue in QUEUES:
+        found[queue.logical_id + "Url"] = {"Value": {"Ref": queue.logical_id}}
+    return found
+
+
+def _alarms() -> dict[str, Any]:
+    alarms = {queue.alarm_id: queue_alarm(queue) for queue in QUEUES}
+    for spec in FUNCTIONS:
+        alarms[spec.errors_alarm_id] = function_alarm(
+            errors_alarm_description(spec), FUNCTION_ERRORS_ALARM, spec
+        )
+    alarms[ITERATOR_AGE_ALARM_ID] = function_alarm(
+        ITERATOR_AGE_DESCRIPTION, ITERATOR_AGE_ALARM, AGGREGATOR
+    )
+    return alarms
 
 
 def merge_template(event_bus: str) -> dict[str, Any]:
     """The whole merge template; ``event_bus`` is the bus the functions publish to."""
     targets = cloudformation_targets(event_bus)
-    resources: dict[str, Any] = {
-        TABLE_ID: events_table(),
-        FAILURE_QUEUE_ID: failure_queue(),
-        FAILURE_ALARM_ID: failure_alarm(),
-    }
+    resources: dict[str, Any] = {TABLE_ID: events_table()}
+    for queue in QUEUES:
+        resources[queue.logical_id] = queue_resource(queue)
+    for spec in RULE_TARGETS:
+        resources[spec.rule_dead_letter_queue.logical_id + "Policy"] = rule_dead_letter_policy(spec)
+    resources.update(_alarms())
     for spec in FUNCTIONS:
         resources[spec.log_group_id] = log_group(spec)
         resources[spec.role_id] = role_override(spec, targets)
@@ -395,7 +691,7 @@ def merge_template(event_bus: str) -> dict[str, Any]:
             ALARM_TOPIC_PARAMETER: {
                 "Type": "String",
                 "Default": "",
-                "Description": "SNS topic told when the stream failure alarm changes state.",
+                "Description": "SNS topic told when any of the stack's alarms changes state.",
             }
         },
         "Conditions": {
@@ -438,20 +734,39 @@ def deployed_function_name(app_name: str, stage: str, function: str) -> str:
     return f"{app_name}-{stage}-{function}"
 
 
-def failure_queue_name(table_name: str) -> str:
-    """The failure queue ``scripts.bootstrap`` creates for the ``chalice deploy`` path."""
-    return f"{table_name}-stream-failures"
+def queue_name(queue: QueueSpec, settings: Settings) -> str:
+    """The name of ``queue`` on the chalice deploy path."""
+    if queue is STREAM_FAILURE_QUEUE:  # the setting app.py's stream_recovery consumes
+        return settings.stream_failure_queue
+    return f"{settings.table_name}-{queue.suffix}"
 
 
-def stage_targets(config: Mapping[str, Any], stage: str) -> Targets:
-    """Concrete ARNs of a stage, from its table name, stream ARN and bus."""
+def rule_name(app_name: str, stage: str, function: str) -> str:
+    """The rule ``chalice deploy`` creates for ``on_cw_event(name=function)``."""
+    return f"{app_name}-{stage}-{function}-event"
+
+
+def stage_stream(config: Mapping[str, Any], stage: str) -> StreamArn:
+    """The stage's stream ARN, once ``scripts.bootstrap`` has written it."""
     settings = stage_settings(config, stage)
+    if not settings.stream_arn:
+        raise ConfigurationError(
+            f"stage {stage} has no EVENTS_STREAM_ARN yet: run python -m scripts.deploy "
+            f"--stage {stage} (or python -m scripts.bootstrap --stage {stage}) first"
+        )
     stream = StreamArn.parse(settings.stream_arn)
     if stream.table != settings.table_name:
         raise ConfigurationError(
             f"stage {stage}: EVENTS_STREAM_ARN is a stream of table {stream.table!r}, "
             f"not of TABLE_NAME {settings.table_name!r}"
         )
+    return stream
+
+
+def stage_targets(config: Mapping[str, Any], stage: str) -> Targets:
+    """Concrete ARNs of a stage, from its table name, stream ARN and bus."""
+    settings = stage_settings(config, stage)
+    stream = stage_stream(config, stage)
     table_arn = stream.arn("dynamodb", f"table/{settings.table_name}")
     bus = settings.event_bus_name
     log_groups = {
@@ -465,9 +780,8 @@ def stage_targets(config: Mapping[str, Any], stage: str) -> Targets:
         table=table_arn,
         index=f"{table_arn}/index/{table.PENDING_INDEX}",
         stream=settings.stream_arn,
-        table_streams=f"{table_arn}/stream/*",
         event_bus=bus if bus.startswith("arn:") else stream.arn("events", f"event-bus/{bus}"),
-        failure_queue=stream.arn("sqs", failure_queue_name(settings.table_name)),
+        queues={q.logical_id: stream.arn("sqs", queue_name(q, settings)) for q in QUEUES},
         log_groups=log_groups,
         create_log_group=True,
     )
@@ -508,7 +822,7 @@ def read_config(path: Path) -> dict[str, Any]:
 
 
 def stage_policy_files(config: Mapping[str, Any], stage: str, chalice_dir: Path) -> dict[Path, str]:
-    """The policy files of one stage, by path."""
+    """The policy files of one bootstrapped stage, by path (``scripts.bootstrap``)."""
     check_chalice_config(config, stage)
     targets = stage_targets(config, stage)
     return {
@@ -518,15 +832,15 @@ def stage_policy_files(config: Mapping[str, Any], stage: str, chalice_dir: Path)
 
 
 def rendered_files(chalice_dir: Path = CHALICE_DIR) -> dict[Path, str]:
-    """Every generated file and its content, from ``<chalice_dir>/config.json``."""
+    """The committed generated file (the merge template), from ``<chalice_dir>/config.json``.
+
+    Every deployable stage must be configured for its bootstrap-time policy files.
+    """
     config = read_config(chalice_dir / "config.json")
     stages = deployable_stages(config)
-    files = {
-        chalice_dir / MERGE_TEMPLATE: to_json(merge_template(shared_event_bus(config, stages)))
-    }
     for stage in stages:
-        files.update(stage_policy_files(config, stage, chalice_dir))
-    return files
+        check_chalice_config(config, stage)
+    return {chalice_dir / MERGE_TEMPLATE: to_json(merge_template(shared_event_bus(config, stages)))}
 
 
 def stale_files(files: Mapping[Path, str]) -> list[Path]:
