@@ -144,6 +144,7 @@ ITERATOR_AGE_DESCRIPTION = (
 _QUERY = "dynamodb:Query"
 _PUT = "dynamodb:PutItem"
 _UPDATE = "dynamodb:UpdateItem"
+_DELETE = "dynamodb:DeleteItem"  # a parked order's dead-letter record, once it went out
 STREAM_READ_ACTIONS = (
     "dynamodb:DescribeStream",
     "dynamodb:GetRecords",
@@ -301,7 +302,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "aggregator",
         "Aggregator",
-        (_QUERY, _UPDATE, _PUT),
+        (_QUERY, _UPDATE, _PUT, _DELETE),
         stream_actions=STREAM_READ_ACTIONS,
         lists_streams=True,
         publishes=True,
@@ -322,12 +323,16 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         sends_to="ProblemHandlerAsyncFailureQueue",
     ),
     FunctionSpec(
-        "timeout_sweep", "TimeoutSweep", (_QUERY, _PUT), index_actions=(_QUERY,), publishes=True
+        "timeout_sweep",
+        "TimeoutSweep",
+        (_QUERY, _UPDATE, _PUT),
+        index_actions=(_QUERY,),
+        publishes=True,
     ),
     FunctionSpec(
         "stream_recovery",
         "StreamRecovery",
-        (_QUERY, _UPDATE, _PUT),
+        (_QUERY, _UPDATE, _PUT, _DELETE),
         stream_actions=STREAM_READ_ACTIONS,
         publishes=True,
         consumes=STREAM_FAILURE_QUEUE.logical_id,

@@ -67,16 +67,24 @@ EXPECTED_ACTIONS = {
         "dynamodb:Query",
         "dynamodb:UpdateItem",
         "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
         "events:PutEvents",
         "sqs:SendMessage",
     },
     "InvoiceProcessing": LOGS | {"dynamodb:Query", "dynamodb:UpdateItem", "sqs:SendMessage"},
     "ProblemHandler": LOGS | {"dynamodb:Query", "dynamodb:UpdateItem", "sqs:SendMessage"},
-    "TimeoutSweep": LOGS | {"dynamodb:Query", "dynamodb:PutItem", "events:PutEvents"},
+    "TimeoutSweep": LOGS
+    | {"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem", "events:PutEvents"},
     "StreamRecovery": LOGS
     | STREAM_READ
     | QUEUE_CONSUMER
-    | {"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem", "events:PutEvents"},
+    | {
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "events:PutEvents",
+    },
 }
 # The queue each function may send to or consume, and nothing else.
 EXPECTED_QUEUE = {
@@ -604,6 +612,7 @@ def _allowed_resources(name: str, settings: Settings) -> dict[str, list[Any]]:
         "dynamodb:Query": [TABLE_ARN, *index],
         "dynamodb:PutItem": [TABLE_ARN],
         "dynamodb:UpdateItem": [TABLE_ARN],
+        "dynamodb:DeleteItem": [TABLE_ARN],
         # IAM's service authorization reference gives ListStreams no resource type, so
         # "*" is the only resource that grants it (cfn-lint ships the same data).
         "dynamodb:ListStreams": ["*"],
