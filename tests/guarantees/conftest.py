@@ -246,10 +246,15 @@ class Stack:
         return self.client.http.get(f"/orders/{order_id}")
 
     def status(self, order_id: str) -> str:
+        """The order's GET status once an outcome is recorded (``decidedAt``); before
+        that ``"<status> (undecided)"``: GET shows ``rejected`` as soon as a check failed,
+        but only a recorded outcome is a decision."""
         response = self.get(order_id)
         if response.status_code != 200:
             return f"error {response.status_code}"
-        return str(response.json_body.get("status"))
+        body = response.json_body
+        status = str(body.get("status"))
+        return status if "decidedAt" in body else f"{status} (undecided)"
 
     def statuses(self, order_ids: list[str]) -> dict[str, str]:
         return {order_id: self.status(order_id) for order_id in order_ids}
