@@ -84,15 +84,17 @@ def test_a_delivery_that_dies_before_notifying_still_ends_with_one_order_sent(
 def test_an_order_whose_notification_failed_every_attempt_is_told_once_after_the_lease(
     stack: Stack,
 ) -> None:
-    """The notifier is down for all three attempts of the only delivery, so Lambda sends
-    the invocation to the on-failure destination. After the lease expires, the sweep runs
-    and the operator redrives the destination's record: one "Order sent", not zero."""
+    """The notifier is down for the whole retry window of the only delivery (Lambda's two
+    retries after 1 and 2 minutes; with a notification lease the retries may also just
+    see the claim held). Once it is back and the lease has expired, a late duplicate
+    arrives, the sweep runs and the operator redrives any on-failure record: one
+    "Order sent", not zero and not two."""
     order = "down-1"
     _approve_through_the_api(stack, [order])
     stack.run_stream(ParallelizationFactor=1)  # one batch: one approved event
     with failing_notifications(order, times=3) as failing:
         report = stack.deliver(copies=1)
-    assert failing.injected == 3 and len(report.on_failure) == 1, "precondition"
+    assert failing.injected >= 1, "precondition: the notification failed"
     _late_redelivery(stack, order)
     _redrive(stack, report.on_failure)
 
