@@ -10,12 +10,12 @@ stand-in, and look at what a user sees (``GET``, the table, ``Order sent`` lines
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import botocore.retries.standard
 import pytest
 from chalice.local import LambdaContext
@@ -62,7 +62,7 @@ class Clock:
         return self.now
 
 
-def _fixed_width(moment: datetime) -> str:
+def fixed_width(moment: datetime) -> str:
     utc = moment.astimezone(UTC)
     return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.%fZ")
 
@@ -93,8 +93,6 @@ class Stack:
     # --- sources --------------------------------------------------------------------
 
     def post(self, order_id: str, check: str, status: str, **extra: Any) -> Any:
-        import json
-
         return self.client.http.post(
             f"/orders/{order_id}/events",
             headers={"Content-Type": "application/json"},
@@ -105,7 +103,15 @@ class Stack:
         self, order_id: str, check: str, status: str, reason: str | None = None
     ) -> None:
         """``PutItem`` straight into the table, following the README's item schema."""
-        occurred = _fixed_width(self.clock.now)
+        self.aws.dynamodb.put_item(
+            TableName=TABLE, Item=self.result_item(order_id, check, status, reason)
+        )
+
+    def result_item(
+        self, order_id: str, check: str, status: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        """A source-event item as the README's "Writing results directly" table defines it."""
+        occurred = fixed_width(self.clock.now)
         digest = hashlib.sha256(f"{status}\x00{reason or ''}".encode()).hexdigest()[:16]
         item: dict[str, Any] = {
             table.PARTITION_KEY: {"S": order_id},
@@ -117,7 +123,7 @@ class Stack:
         }
         if reason is not None:
             item["Reason"] = {"S": reason}
-        self.aws.dynamodb.put_item(TableName=TABLE, Item=item)
+        return item
 
     # --- the stream trigger ---------------------------------------------------------
 
@@ -334,8 +340,3 @@ def stack(
         built = Stack(app, client, aws, moment, bus, scheduler, sent, queue_url)
         _throttle_app_queries(monkeypatch, built.throttled)
         yield built
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _boto3_default_region() -> None:
-    boto3.setup_default_session(region_name=REGION)

@@ -21,7 +21,7 @@ from typing import Any
 from chalicelib import table
 from chalicelib.config import get_settings
 from chalicelib.timeouts import pending_entry
-from tests.guarantees.conftest import CHECKS, Stack, _fixed_width
+from tests.guarantees.conftest import CHECKS, Stack, fixed_width
 from tests.guarantees.observe import summary_line, tally
 from tests.helpers import TABLE
 
@@ -58,36 +58,19 @@ def _open_orders(stack: Stack, orders: list[str]) -> None:
     requests: list[dict[str, Any]] = []
     for order in orders:
         deadline, shard = pending_entry(order, now, get_settings())
-        requests.append(_put(stack, order, CHECKS[0]))
+        requests.append({"PutRequest": {"Item": stack.result_item(order, CHECKS[0], "passed")}})
         requests.append(
             {
                 "PutRequest": {
                     "Item": {
                         table.PARTITION_KEY: {"S": order},
                         table.SORT_KEY: {"S": table.ORDER_RECORD},
-                        table.DEADLINE: {"S": _fixed_width(deadline)},
+                        table.DEADLINE: {"S": fixed_width(deadline)},
                         table.PENDING_SHARD: {"S": shard},
-                        table.FIRST_SEEN_AT: {"S": _fixed_width(now)},
+                        table.FIRST_SEEN_AT: {"S": fixed_width(now)},
                     }
                 }
             }
         )
     for start in range(0, len(requests), 25):
         stack.aws.dynamodb.batch_write_item(RequestItems={TABLE: requests[start : start + 25]})
-
-
-def _put(stack: Stack, order: str, check: str) -> dict[str, Any]:
-    occurred = _fixed_width(stack.clock.now)
-    digest = "0" * 16
-    return {
-        "PutRequest": {
-            "Item": {
-                table.PARTITION_KEY: {"S": order},
-                table.SORT_KEY: {"S": check},
-                "Status": {"S": "passed"},
-                "OccurredAt": {"S": occurred},
-                "Digest": {"S": digest},
-                "Revision": {"S": f"{occurred}|{digest}"},
-            }
-        }
-    }
