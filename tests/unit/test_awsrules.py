@@ -221,3 +221,18 @@ def test_lockstep_scheduler_interleaves_the_same_way_for_the_same_seed() -> None
     assert traces(1) == traces(1)
     assert len({tuple(traces(seed)) for seed in range(6)}) > 1
     assert sorted(traces(3)) == sorted(f"{n}{s}" for n in "abc" for s in range(3))
+
+
+def test_a_batch_older_than_maximum_record_age_is_discarded_without_an_invocation() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    calls: list[int] = []
+    created = datetime.fromtimestamp(1_767_268_800, UTC)
+    config = StreamMappingConfig(batch_size=10, maximum_record_age_in_seconds=3600)
+    sink = ListSink()
+    mapping = StreamEventSourceMapping(
+        config, lambda event: calls.append(1), sink, now=lambda: created + timedelta(hours=2)
+    )
+    report = mapping.run(_shard([_record(1, "o", "A")]))
+    assert calls == [] and report.discarded_records == 1
+    assert sink.messages[0]["requestContext"]["condition"] == "RecordAgeExceeded"
