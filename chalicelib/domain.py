@@ -23,6 +23,10 @@ PASSED = "passed"
 FAILED = "failed"
 CHECK_STATUSES = (PASSED, FAILED)
 
+# The longest reason the API takes, and what events and problem records carry of a longer
+# one a direct writer stored (up to DynamoDB's 400 KB item): the full text stays in its item.
+MAX_REASON_CHARS = 500
+
 PENDING = "pending"
 APPROVED = "approved"
 OutcomeKind = Literal["invoiced", "rejected", "timed-out"]
@@ -173,7 +177,7 @@ def problem_outcome(
     problem: dict[str, Any] = {
         "reason": kind,
         "failed": [
-            {"check": c, "reason": order.results[c].reason or ""}
+            {"check": c, "reason": (order.results[c].reason or "")[:MAX_REASON_CHARS]}
             for c in failed_checks(order, required)
         ],
         "missing": missing_checks(order, required),

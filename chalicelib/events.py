@@ -20,8 +20,7 @@ import json
 from typing import Any
 
 from chalicelib.config import RESERVED_DETAIL_KEYS, Settings
-from chalicelib.domain import Order, decision, failed_checks, missing_checks
-from chalicelib.validation import MAX_REASON_CHARS
+from chalicelib.domain import MAX_REASON_CHARS, Order, decision, failed_checks, missing_checks
 
 # The same bound the API puts on a reason: what a source may send is what an event carries.
 MAX_EVENT_REASON_CHARS = MAX_REASON_CHARS

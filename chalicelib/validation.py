@@ -14,10 +14,9 @@ import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain import CHECK_STATUSES, CheckResult, parse_time
+from chalicelib.domain import CHECK_STATUSES, MAX_REASON_CHARS, CheckResult, parse_time
 
 MAX_BODY_BYTES = 16 * 1024
-MAX_REASON_CHARS = 500
 MAX_TIME_CHARS = 40
 MAX_FUTURE = timedelta(minutes=5)
 ORDER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

@@ -10,6 +10,7 @@ from chalicelib.domain import (
     APPROVED,
     FAILED,
     INVOICED,
+    MAX_REASON_CHARS,
     PASSED,
     PENDING,
     REJECTED,
@@ -284,3 +285,11 @@ def test_timed_out_problem_names_the_missing_checks() -> None:
     assert outcome.problem["reason"] == TIMED_OUT
     assert outcome.problem["missing"] == ["In Stock"]
     assert outcome.problem["failed"] == []
+
+
+def test_a_problem_record_carries_at_most_the_reason_limit_of_a_long_reason() -> None:
+    # A direct writer may store up to 400 KB; two such reasons would not fit one item.
+    order = _order(_result("Account Check", FAILED, reason="r" * 300_000))
+    problem = problem_outcome(order, REQUIRED, T0, REJECTED).problem
+    assert problem is not None
+    assert problem["failed"] == [{"check": "Account Check", "reason": "r" * MAX_REASON_CHARS}]

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import FAILED, PASSED
+from chalicelib.domain import FAILED, MAX_REASON_CHARS, PASSED
 from chalicelib.validation import (
     MAX_BODY_BYTES,
     MAX_FUTURE,
-    MAX_REASON_CHARS,
     ValidationError,
     parse_result_body,
     validate_order_id,
