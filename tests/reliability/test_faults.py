@@ -660,7 +660,11 @@ def _authorizers(app: Any) -> dict[tuple[str, str], Any]:
 def test_authentication_is_iam_on_deployed_stages_and_none_only_locally(
     load_app: Callable[..., Any],
 ) -> None:
-    expected_routes = {("/orders/{order_id}/events", "POST"), ("/orders/{order_id}", "GET")}
+    expected_routes = {
+        ("/orders/{order_id}/events", "POST"),
+        ("/orders/{order_id}", "GET"),
+        ("/orders/{order_id}", "PUT"),  # the declaration (issue 14)
+    }
     iam = _authorizers(load_app(API_AUTH="iam"))
     assert set(iam) == expected_routes
     assert all(isinstance(a, IAMAuthorizer) for a in iam.values())
