@@ -693,6 +693,6 @@ def test_authentication_deployed_api_definition_requires_sigv4_on_every_operatio
         },
     ).generate_swagger(app)
     operations = [op for path in swagger["paths"].values() for op in path.values()]
-    assert len(operations) == 2
+    assert len(operations) == 3  # POST events, GET and PUT (the declaration) an order
     assert all(op["security"] == [{"sigv4": []}] for op in operations)
     assert swagger["securityDefinitions"]["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
