@@ -180,6 +180,11 @@ class OrdersApi:
                 "longer change it",
                 order,
             )
+        if order is not None and order.record_corrupt:
+            # Whether it is decided, or what it waits for, cannot be read: change nothing.
+            return self._conflict(
+                order_id, "the order's stored items cannot be read: " + "; ".join(order.problems)
+            )
         try:
             created, stored = (
                 (False, order.declaration)

@@ -391,3 +391,28 @@ def test_the_reference_rule_still_matches_exactly_when_the_default_checks_are_in
     post_result(client, "ref", "In Stock", "passed")
     pipeline.run_until_idle()
     assert matches(pattern, pipeline.delivered[-1])
+
+
+def test_an_unreadable_declaration_parks_the_order_instead_of_using_the_defaults(
+    app_with: Callable[..., Setup], aws: AwsClients
+) -> None:
+    client, pipeline = app_with()
+    aws.dynamodb.put_item(
+        TableName=TABLE,
+        Item={
+            "OrderID": {"S": "w2"},
+            "EventName": {"S": "#declaration"},
+            "Status": {"S": "declared"},
+            "Checks": {"N": "3"},
+        },
+    )
+    post_result(client, "w2", "Account Check", "passed")
+    post_result(client, "w2", "In Stock", "passed")
+    pipeline.run_until_idle()
+    view = _view(client, "w2")
+    assert view["status"] != "invoiced"
+    assert view["deadLettered"] == "corrupt-item"
+    assert view["corrupt"] == ["declaration: Checks must be a non-empty list of check names"]
+    refused = _declare(client, "w2", ["In Stock"])
+    assert refused.status_code == 409
+    assert "cannot be read" in refused.json_body["error"]
