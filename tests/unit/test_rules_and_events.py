@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from chalicelib import rules
+from chalicelib.aggregator import source_change
 from chalicelib.config import Settings
 from chalicelib.domain import FAILED, PASSED, TIMED_OUT, CheckResult, Order
 from chalicelib.events import MAX_EVENT_REASON_CHARS, aggregated_detail, put_events_entry
@@ -236,3 +237,27 @@ def test_a_long_reason_is_cut_in_the_event_and_marked_truncated() -> None:
     assert detail["reasons"]["In Stock"] == "x" * MAX_EVENT_REASON_CHARS
     assert detail["reasons"]["Account Check"] == "short"
     assert detail["truncated"] == ["In Stock"]
+
+
+@pytest.mark.parametrize(
+    ("sort_key", "status", "kept"),
+    [
+        ("In Stock", "passed", True),
+        ("#declaration", "declared", True),
+        ("#order", None, False),
+        ("In Stock", None, False),
+    ],
+)
+def test_the_stream_filter_passes_results_and_declarations_the_aggregator_uses(
+    sort_key: str, status: str | None, kept: bool
+) -> None:
+    keys = {"OrderID": {"S": "7"}, "EventName": {"S": sort_key}}
+    image = {**keys, **({"Status": {"S": status}} if status else {})}
+    record = {
+        "eventName": "INSERT",
+        "dynamodb": {"Keys": keys, "NewImage": image, "SequenceNumber": "1"},
+    }
+    pattern = rules.stream_filter_pattern()
+    validate(json.dumps(pattern))
+    assert matches(pattern, record) is kept
+    assert (source_change(record, 0) is not None) is kept
