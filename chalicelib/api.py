@@ -23,7 +23,7 @@ from chalicelib.config import Settings
 from chalicelib.domain import CheckResult, Declaration, Order, format_time, is_late
 from chalicelib.errors import classify
 from chalicelib.observability import logger
-from chalicelib.policy import CompletionPolicy
+from chalicelib.policy import CompletionPolicy, deadline_of
 from chalicelib.store import EventStore, MalformedItem
 from chalicelib.validation import (
     ValidationError,
@@ -85,8 +85,8 @@ def order_view(order: Order, policy: CompletionPolicy | tuple[str, ...]) -> dict
             view["invoice"] = order.outcome.invoice
         if order.outcome.problem:
             view["problem"] = order.outcome.problem
-    elif order.deadline is not None:
-        view["deadline"] = format_time(order.deadline)
+    elif (deadline := deadline_of(order)) is not None:
+        view["deadline"] = format_time(deadline)
     if order.outcome is not None and order.outcome.invoice:
         view["notified"] = order.notified
     if order.problems:

@@ -323,6 +323,7 @@ def test_a_per_order_deadline_times_the_order_out(
     deadline = NOW + timedelta(seconds=60)
     answer = _declare(client, "t1", ["Account Check", "In Stock"], deadline=deadline.isoformat())
     assert answer.status_code == 201
+    assert _view(client, "t1")["deadline"] == "2026-01-31T12:01:00.000000Z"
     post_result(client, "t1", "Account Check", "passed")
     pipeline.run_until_idle()
     now[0] = NOW + timedelta(seconds=59)
