@@ -58,6 +58,19 @@ def record_event(order_id: str) -> Response:
     return _answer(lambda api: api.post_result(order_id, raw))
 
 
+@app.route(
+    "/orders/{order_id}",
+    methods=["PUT"],
+    content_types=["application/json"],
+    authorizer=authorizer,
+)
+def declare_order(order_id: str) -> Response:
+    request = app.current_request
+    body = request.raw_body if request is not None else None
+    raw = body.encode() if isinstance(body, str) else body
+    return _answer(lambda api: api.declare(order_id, raw))
+
+
 @app.route("/orders/{order_id}", methods=["GET"], authorizer=authorizer)
 def get_order(order_id: str) -> Response:
     return _answer(lambda api: api.get_order(order_id))

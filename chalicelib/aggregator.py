@@ -33,7 +33,7 @@ from typing import Any
 
 from chalicelib import clock, table
 from chalicelib.config import Settings
-from chalicelib.domain import CHECK_STATUSES, CORRUPT_ITEM, EVENT_REFUSED, Order
+from chalicelib.domain import CHECK_STATUSES, CORRUPT_ITEM, DECLARED, EVENT_REFUSED, Order
 from chalicelib.events import aggregated_detail, put_events_entry
 from chalicelib.observability import (
     EVENTS_RECEIVED,
@@ -45,7 +45,7 @@ from chalicelib.observability import (
 )
 from chalicelib.publisher import Publisher
 from chalicelib.rules import SOURCE_EVENT_NAMES
-from chalicelib.store import EventStore
+from chalicelib.store import EventStore, pending_shard
 from chalicelib.timeouts import pending_entry
 
 
@@ -70,8 +70,11 @@ def _field(value: Any, *path: str) -> Any:
 def source_change(record: Mapping[str, Any], position: int) -> SourceChange | None:
     """The change a stream record makes, or ``None`` if it is not a source event.
 
-    Anything else (a REMOVE, the app's own ``#order`` record, another writer's item or
-    a malformed record) gives ``None``, never an exception.
+    A source event is a check result or the order's declaration (sort key
+    ``#declaration``, status ``declared``): a declaration written after the results
+    changes what the order waits for. Anything else (a REMOVE, the app's own ``#order``
+    record, another writer's item or a malformed record) gives ``None``, never an
+    exception.
     """
     if _field(record, "eventName") not in SOURCE_EVENT_NAMES:
         return None
@@ -82,6 +85,8 @@ def source_change(record: Mapping[str, Any], position: int) -> SourceChange | No
     sequence_number = _field(data, "SequenceNumber")
     if not all(isinstance(v, str) and v for v in (order_id, event_name, sequence_number)):
         return None
+    if event_name == table.DECLARATION_RECORD:
+        return SourceChange(order_id, sequence_number, position) if status == DECLARED else None
     if event_name.startswith("#") or status not in CHECK_STATUSES:
         return None
     return SourceChange(order_id, sequence_number, position)
@@ -172,7 +177,7 @@ class Aggregator:
 
     def _ready(self, order_id: str) -> _Ready | None:
         order = self._store.load_order(order_id)
-        if order is None or not (order.results or order.record_corrupt):
+        if order is None or not (order.results or order.record_corrupt or order.declaration):
             # Nothing stored that follows the item schema: not an order a source reported.
             logger.info("no source event stored for this order", extra={"order_id": order_id})
             return None
@@ -185,11 +190,20 @@ class Aggregator:
                 extra={"order_id": order_id, "status": order.outcome.kind},
             )
             return None
-        if order.deadline is None:
+        declared = order.declaration.deadline if order.declaration else None
+        if declared is not None and declared != order.deadline:
+            # The declaration's deadline is the order's, whenever it arrives.
+            now = self._now()
+            shard = pending_shard(order_id, self._settings.pending_shards)
+            self._store.set_deadline(order_id, declared, shard, now)
+        elif order.deadline is None and declared is None:
+            if not order.results:
+                # Declared with no deadline: the clock starts with the first result.
+                return None
             now = self._now()
             deadline, shard = pending_entry(order_id, now, self._settings)
             self._store.open_order(order_id, deadline, shard, now)
-        detail = aggregated_detail(order, self._settings.required_checks)
+        detail = aggregated_detail(order, self._settings.policy)
         return _Ready(order, put_events_entry(self._settings, detail))
 
     def _publish(self, ready: list[_Ready]) -> set[str]:

@@ -1,4 +1,5 @@
-"""The HTTP API's work: record a source's result, show an order.
+"""The HTTP API's work: record a source's result, declare what an order waits for, show
+an order.
 
 Each function returns ``(status_code, body)``; ``app.py`` turns that into a response.
 
@@ -19,11 +20,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import clock
 from chalicelib.config import Settings
-from chalicelib.domain import CheckResult, Order, format_time, is_late, missing_checks, order_status
+from chalicelib.domain import CheckResult, Declaration, Order, format_time, is_late
 from chalicelib.errors import classify
 from chalicelib.observability import logger
-from chalicelib.store import EventStore
-from chalicelib.validation import ValidationError, parse_result_body, validate_order_id
+from chalicelib.policy import CompletionPolicy, deadline_of
+from chalicelib.store import EventStore, MalformedItem
+from chalicelib.validation import (
+    ValidationError,
+    parse_declaration_body,
+    parse_result_body,
+    validate_order_id,
+)
 
 Reply = tuple[int, dict[str, Any]]
 UNAVAILABLE: Reply = (503, {"error": "the event store is unavailable; retry the request"})
@@ -38,25 +45,48 @@ def result_view(result: CheckResult, late: bool = False) -> dict[str, Any]:
     return view
 
 
-def order_view(order: Order, required: tuple[str, ...]) -> dict[str, Any]:
-    """The aggregated view of ``GET /orders/{id}``."""
+def declaration_view(declaration: Declaration, order: Order | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {"checks": list(declaration.checks)}
+    if declaration.deadline is not None:
+        view["deadline"] = format_time(declaration.deadline)
+    if declaration.declared_at is not None:
+        view["declaredAt"] = format_time(declaration.declared_at)
+        outcome = order.outcome if order is not None else None
+        if outcome is not None and declaration.declared_at > outcome.at:
+            # Stored in the instant the order was decided: shown, never applied.
+            view["late"] = True
+    return view
+
+
+def order_view(order: Order, policy: CompletionPolicy | tuple[str, ...]) -> dict[str, Any]:
+    """The aggregated view of ``GET /orders/{id}``: the results, what the order waits for
+    (``expected``), the policy's evaluation per group (``policy``) and what is missing."""
+    if isinstance(policy, tuple):
+        policy = CompletionPolicy.default(policy)
+    evaluation = policy.evaluate(order)
     view: dict[str, Any] = {
         "orderId": order.order_id,
-        "status": order_status(order, required),
+        "status": order.outcome.kind if order.outcome else evaluation.status,
         "events": {
             name: result_view(result, is_late(result, order.outcome))
             for name, result in sorted(order.results.items())
         },
-        "missing": missing_checks(order, required),
+        "expected": evaluation.expected,
+        "policy": {g.group.name: g.view() for g in evaluation.groups},
+        "missing": evaluation.missing,
     }
+    if order.declaration is not None:
+        view["declaration"] = declaration_view(order.declaration, order)
+    if evaluation.awaiting_declaration:
+        view["awaitingDeclaration"] = True
     if order.outcome is not None:
         view["decidedAt"] = format_time(order.outcome.at)
         if order.outcome.invoice:
             view["invoice"] = order.outcome.invoice
         if order.outcome.problem:
             view["problem"] = order.outcome.problem
-    elif order.deadline is not None:
-        view["deadline"] = format_time(order.deadline)
+    elif (deadline := deadline_of(order)) is not None:
+        view["deadline"] = format_time(deadline)
     if order.outcome is not None and order.outcome.invoice:
         view["notified"] = order.notified
     if order.problems:
@@ -80,7 +110,7 @@ class OrdersApi:
         try:
             validate_order_id(order_id)
             result, explicit_time = parse_result_body(
-                raw_body, self._settings.required_checks, self._now()
+                raw_body, self._settings.known_checks, self._now()
             )
         except ValidationError as err:
             logger.info("refused a result", extra={"order_id": order_id[:64], "error": err.message})
@@ -120,4 +150,73 @@ class OrdersApi:
             return failure.reply
         if order is None:
             return 404, {"error": f"no events recorded for order '{order_id}'"}
-        return 200, order_view(order, self._settings.required_checks)
+        return 200, order_view(order, self._settings.policy)
+
+    def declare(self, order_id: str, raw_body: bytes | None) -> Reply:
+        """``PUT /orders/{order_id}``: 201 declared, 200 the same declaration is stored,
+        409 another declaration is stored or the order is decided, 4xx refused."""
+        try:
+            validate_order_id(order_id)
+            declaration = parse_declaration_body(raw_body, self._settings.known_checks, self._now())
+        except ValidationError as err:
+            logger.info(
+                "refused a declaration", extra={"order_id": order_id[:64], "error": err.message}
+            )
+            return err.status_code, err.to_body()
+        try:
+            return self._declare(order_id, declaration)
+        except (ClientError, BotoCoreError) as err:
+            failure = classify(err, self._settings.table_name)
+            log = logger.warning if failure.retryable else logger.error
+            log("could not store a declaration", extra={"order_id": order_id, **failure.log})
+            return failure.reply
+
+    def _declare(self, order_id: str, declaration: Declaration) -> Reply:
+        order = self._store.load_order(order_id)
+        if order is not None and order.outcome is not None:
+            return self._conflict(
+                order_id,
+                f"order '{order_id}' is already {order.outcome.kind}; a declaration can no "
+                "longer change it",
+                order,
+            )
+        if order is not None and order.record_corrupt:
+            # Whether it is decided, or what it waits for, cannot be read: change nothing.
+            return self._conflict(
+                order_id, "the order's stored items cannot be read: " + "; ".join(order.problems)
+            )
+        try:
+            created, stored = (
+                (False, order.declaration)
+                if order is not None and order.declaration is not None
+                else self._store.declare(order_id, declaration)
+            )
+        except MalformedItem as err:
+            return self._conflict(order_id, f"a declaration is stored but unreadable: {err}")
+        body = {"orderId": order_id, "declaration": declaration_view(stored)}
+        if created:
+            logger.info("order declared", extra={"order_id": order_id})
+            return 201, {**body, "state": "declared"}
+        if stored.same_as(declaration):
+            return 200, {**body, "state": "duplicate"}
+        return self._conflict(
+            order_id,
+            f"order '{order_id}' is already declared with other checks or deadline",
+            order,
+            stored,
+        )
+
+    def _conflict(
+        self,
+        order_id: str,
+        message: str,
+        order: Order | None = None,
+        stored: Declaration | None = None,
+    ) -> Reply:
+        logger.info("declaration refused: conflict", extra={"order_id": order_id, "error": message})
+        body: dict[str, Any] = {"error": message, "orderId": order_id}
+        if order is not None and order.outcome is not None:
+            body["status"] = order.outcome.kind
+        if stored is not None:
+            body["declaration"] = declaration_view(stored)
+        return 409, body

@@ -19,13 +19,18 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.policy import CompletionPolicy, PolicyError, parse_policy
 
 DEFAULT_REQUIRED_CHECKS = ("Account Check", "In Stock")
 DEFAULT_TABLE_NAME = "aggregator-events"
 DEFAULT_EVENT_SOURCE = "event-aggregator"
 DEFAULT_DETAIL_TYPE = "Order Checks Aggregated"
 # Keys of the aggregated event's detail that are not check names.
-RESERVED_DETAIL_KEYS = frozenset({"OrderID", "status", "failed", "missing", "reasons", "truncated"})
+RESERVED_DETAIL_KEYS = frozenset(
+    {"OrderID", "status", "failed", "missing", "reasons", "truncated", "groups"}
+)
 # Chalice's ``on_cw_event`` rules live on the default bus; events put anywhere else would
 # match no rule, so no other bus is accepted.
 SUPPORTED_EVENT_BUS = "default"
@@ -59,20 +64,38 @@ class Settings:
     sweep_budget_seconds: int = 40
     # "iam": source endpoints need SigV4-signed calls; "none": open (local stage only).
     api_auth: str = "iam"
+    # Check names the API accepts and shows that no order waits for unless it declares them.
+    optional_checks: tuple[str, ...] = ()
+    # An order is never decided before its declaration (PUT /orders/{id}) is stored.
+    require_declaration: bool = False
+    # COMPLETION_POLICY, validated; ``None``: one "all" group of the required checks.
+    completion_policy: CompletionPolicy | None = None
+
+    @property
+    def known_checks(self) -> tuple[str, ...]:
+        """Every check name a result or a declaration may use."""
+        return tuple(dict.fromkeys(self.required_checks + self.optional_checks))
+
+    @functools.cached_property
+    def policy(self) -> CompletionPolicy:
+        """The completion policy every decision is made by."""
+        if self.completion_policy is not None:
+            return self.completion_policy
+        return CompletionPolicy.default(self.required_checks, self.require_declaration)
 
 
-def _parse_checks(raw: str) -> tuple[str, ...]:
-    """Read ``REQUIRED_CHECKS``: a JSON list of names or a comma-separated list."""
+def _parse_checks(raw: str, key: str = "REQUIRED_CHECKS") -> tuple[str, ...]:
+    """Read a list of check names: a JSON list or a comma-separated list."""
     text = raw.strip()
     try:
         names = json.loads(text) if text.startswith("[") else text.split(",")
     except ValueError as err:
-        raise ConfigurationError(f"REQUIRED_CHECKS is not a valid JSON list: {err}") from None
+        raise ConfigurationError(f"{key} is not a valid JSON list: {err}") from None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ConfigurationError("REQUIRED_CHECKS must be a list of names")
+        raise ConfigurationError(f"{key} must be a list of names")
     checks = tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
     if not checks:
-        raise ConfigurationError("REQUIRED_CHECKS names no check")
+        raise ConfigurationError(f"{key} names no check")
     for name in checks:
         if not CHECK_NAME_PATTERN.match(name) or name in RESERVED_DETAIL_KEYS:
             raise ConfigurationError(
@@ -99,13 +122,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build :class:`Settings` from a mapping such as ``os.environ``."""
     checks = environ.get("REQUIRED_CHECKS")
     table_name = environ.get("TABLE_NAME") or DEFAULT_TABLE_NAME
+    required = _parse_checks(checks) if checks else DEFAULT_REQUIRED_CHECKS
+    optional = _optional_checks(environ, required)
+    require_declaration = _flag(environ, "REQUIRE_DECLARATION")
     return Settings(
         table_name=table_name,
         stream_arn=environ.get("EVENTS_STREAM_ARN", ""),
         event_bus_name=_event_bus(environ),
         event_source=environ.get("EVENT_SOURCE") or DEFAULT_EVENT_SOURCE,
         detail_type=environ.get("EVENT_DETAIL_TYPE") or DEFAULT_DETAIL_TYPE,
-        required_checks=_parse_checks(checks) if checks else DEFAULT_REQUIRED_CHECKS,
+        required_checks=required,
         order_timeout_seconds=_positive_int(environ, "ORDER_TIMEOUT_SECONDS", 900),
         pending_shards=_positive_int(environ, "PENDING_SHARDS", 4),
         publish_attempts=_positive_int(environ, "PUBLISH_ATTEMPTS", 4),
@@ -113,7 +139,49 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         notify_lease_seconds=_positive_int(environ, "NOTIFY_LEASE_SECONDS", 120),
         sweep_budget_seconds=_positive_int(environ, "SWEEP_BUDGET_SECONDS", 40),
         api_auth=_choice(environ, "API_AUTH", ("iam", "none"), "iam"),
+        optional_checks=optional,
+        require_declaration=require_declaration,
+        completion_policy=_completion_policy(environ, required, optional, require_declaration),
     )
+
+
+def _optional_checks(environ: Mapping[str, str], required: tuple[str, ...]) -> tuple[str, ...]:
+    raw = environ.get("OPTIONAL_CHECKS")
+    if not raw or not raw.strip():
+        return ()
+    optional = _parse_checks(raw, "OPTIONAL_CHECKS")
+    both = [name for name in optional if name in required]
+    if both:
+        raise ConfigurationError(
+            f"OPTIONAL_CHECKS names {both[0]!r}, which REQUIRED_CHECKS already names"
+        )
+    return optional
+
+
+def _flag(environ: Mapping[str, str], key: str) -> bool:
+    value = (environ.get(key) or "false").strip().lower()
+    if value not in ("true", "false"):
+        raise ConfigurationError(f"{key} must be 'true' or 'false', got {value!r}")
+    return value == "true"
+
+
+def _completion_policy(
+    environ: Mapping[str, str],
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    require_declaration: bool,
+) -> CompletionPolicy | None:
+    raw = environ.get("COMPLETION_POLICY")
+    if not raw or not raw.strip():
+        return None
+    try:
+        document: Any = json.loads(raw)
+    except ValueError as err:
+        raise ConfigurationError(f"COMPLETION_POLICY is not valid JSON: {err}") from None
+    try:
+        return parse_policy(document, required + optional, required, require_declaration)
+    except PolicyError as err:
+        raise ConfigurationError(f"COMPLETION_POLICY: {err}") from None
 
 
 def _event_bus(environ: Mapping[str, str]) -> str:

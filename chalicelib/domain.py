@@ -22,6 +22,8 @@ from typing import Any, Literal
 PASSED = "passed"
 FAILED = "failed"
 CHECK_STATUSES = (PASSED, FAILED)
+# ``Status`` of an order's declaration item, so the one stream filter passes it too.
+DECLARED = "declared"
 
 # The longest reason the API takes, and what events and problem records carry of a longer
 # one a direct writer stored (up to DynamoDB's 400 KB item): the full text stays in its item.
@@ -91,6 +93,19 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class Declaration:
+    """What one order waits for: its checks and, optionally, its own deadline."""
+
+    checks: tuple[str, ...]
+    deadline: datetime | None = None
+    declared_at: datetime | None = None
+
+    def same_as(self, other: Declaration) -> bool:
+        """The same declaration (when it was made does not count)."""
+        return set(self.checks) == set(other.checks) and self.deadline == other.deadline
+
+
+@dataclass(frozen=True)
 class Outcome:
     """The final decision for an order, recorded once."""
 
@@ -118,6 +133,7 @@ class Order:
     problems: tuple[str, ...] = ()
     record_corrupt: bool = False
     parked: str | None = None  # the fault it was dead-lettered for, if it was
+    declaration: Declaration | None = None
 
 
 def failed_checks(order: Order, required: tuple[str, ...]) -> list[str]:

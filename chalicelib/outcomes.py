@@ -26,10 +26,7 @@ from chalicelib.domain import (
     TIMED_OUT,
     Order,
     Outcome,
-    decision,
     invoice_outcome,
-    problem_outcome,
-    timed_out,
 )
 from chalicelib.observability import (
     NOTIFICATIONS_SENT,
@@ -38,6 +35,7 @@ from chalicelib.observability import (
     count,
     logger,
 )
+from chalicelib.policy import problem_outcome, timed_out
 from chalicelib.store import EventStore, NotifyClaim, pending_shard
 
 
@@ -89,7 +87,7 @@ class OutcomeService:
     ) -> None:
         self._store = store
         self._settings = settings
-        self._required = settings.required_checks
+        self._policy = settings.policy
         self._notifier = notifier or LogNotifier()
         self._now = now or clock.now
 
@@ -107,7 +105,7 @@ class OutcomeService:
             return None
         if order.outcome is not None:
             return self.resume_notification(order)
-        if decision(order, self._required) != APPROVED:
+        if self._policy.evaluate(order).status != APPROVED:
             logger.info("order is not approved any more; no invoice", extra={"order_id": order_id})
             return None
         now = self._now()
@@ -164,11 +162,11 @@ class OutcomeService:
         if order.outcome is not None:
             return order.outcome
         now = self._now()
-        if decision(order, self._required) == REJECTED:
-            return self._close(order, problem_outcome(order, self._required, now, REJECTED))[0]
-        if timed_out(order, self._required, now):
+        if self._policy.evaluate(order).status == REJECTED:
+            return self._close(order, problem_outcome(order, self._policy, now, REJECTED))[0]
+        if timed_out(order, self._policy, now):
             count(ORDERS_TIMED_OUT)
-            return self._close(order, problem_outcome(order, self._required, now, TIMED_OUT))[0]
+            return self._close(order, problem_outcome(order, self._policy, now, TIMED_OUT))[0]
         logger.info("no problem to record", extra={"order_id": order_id})
         return None
 

@@ -7,7 +7,10 @@ Example::
 
     invoice_pattern(settings)
     # {"source": ["event-aggregator"], "detail-type": ["Order Checks Aggregated"],
-    #  "detail": {"status": ["approved"], "Account Check": ["passed"], "In Stock": ["passed"]}}
+    #  "detail": {"status": ["approved"]}}
+
+The aggregator decides each order by the completion policy (``chalicelib.policy``) and
+says so in ``status``; the rules route on that, whatever groups the policy has.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 from chalicelib import table
 from chalicelib.config import Settings
-from chalicelib.domain import APPROVED, CHECK_STATUSES, FAILED, PASSED, TIMED_OUT
+from chalicelib.domain import APPROVED, CHECK_STATUSES, DECLARED, REJECTED, TIMED_OUT
 
 # Stream records that change a source event (a REMOVE never does).
 SOURCE_EVENT_NAMES = ("INSERT", "MODIFY")
@@ -31,32 +34,32 @@ def _envelope(settings: Settings, detail: dict[str, Any]) -> dict[str, Any]:
 
 
 def invoice_pattern(settings: Settings) -> dict[str, Any]:
-    """Every required check passed and the order is not final yet."""
-    detail: dict[str, Any] = {"status": [APPROVED]}
-    detail.update({check: [PASSED] for check in settings.required_checks})
-    return _envelope(settings, detail)
+    """The policy approved the order."""
+    return _envelope(settings, {"status": [APPROVED]})
 
 
 def problem_pattern(settings: Settings) -> dict[str, Any]:
-    """Any required check failed, or the order timed out with checks missing."""
-    branches: list[dict[str, Any]] = [{check: [FAILED]} for check in settings.required_checks]
-    branches.append({"status": [TIMED_OUT]})
-    return _envelope(settings, {"$or": branches})
+    """The policy rejected the order, or it timed out with checks missing."""
+    return _envelope(settings, {"status": [REJECTED, TIMED_OUT]})
 
 
 def all_checks_present_pattern(settings: Settings) -> dict[str, Any]:
-    """The reference design's rule: every required check has reported."""
+    """The reference design's rule: every required check has reported (it matches what
+    the default policy waits for; the app's own rules are the two above)."""
     return _envelope(settings, {check: [{"exists": True}] for check in settings.required_checks})
 
 
 def stream_filter_pattern() -> dict[str, Any]:
     """Lambda event filter of the aggregator's stream trigger.
 
-    Only inserted or modified items whose new image has a check status invoke the
-    aggregator; the order record (sort key ``#order``) has none, so it never does. The
-    deployment template and the local runtime both apply this pattern.
+    Only inserted or modified items whose new image has a check status, or the status
+    ``declared`` of an order's declaration, invoke the aggregator; the order record (sort
+    key ``#order``) has none, so it never does. It stays one pattern with one field: the
+    declaration carries a ``Status`` too, and a list of values is the filter syntax's
+    "Or" (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html
+    #filtering-syntax). The deployment template and the local runtime both apply it.
     """
     return {
         "eventName": list(SOURCE_EVENT_NAMES),
-        "dynamodb": {"NewImage": {table.STATUS: {"S": list(CHECK_STATUSES)}}},
+        "dynamodb": {"NewImage": {table.STATUS: {"S": [*CHECK_STATUSES, DECLARED]}}},
     }

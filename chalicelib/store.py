@@ -27,8 +27,10 @@ from botocore.exceptions import ClientError
 
 from chalicelib import table
 from chalicelib.domain import (
+    DECLARED,
     OUTCOME_KINDS,
     CheckResult,
+    Declaration,
     Order,
     Outcome,
     OutcomeKind,
@@ -110,6 +112,38 @@ def result_from_item(item: Mapping[str, Any]) -> CheckResult:
         raise MalformedItem(f"not a source event item: {err}") from None
 
 
+def declaration_item(order_id: str, declaration: Declaration) -> dict[str, Any]:
+    """The item of an order's declaration, as documented in the README."""
+    item: dict[str, Any] = {
+        table.PARTITION_KEY: order_id,
+        table.SORT_KEY: table.DECLARATION_RECORD,
+        table.STATUS: DECLARED,
+        table.CHECKS: list(declaration.checks),
+    }
+    if declaration.deadline is not None:
+        item[table.DUE_BY] = format_time(declaration.deadline)
+    if declaration.declared_at is not None:
+        item[table.DECLARED_AT] = format_time(declaration.declared_at)
+    return item
+
+
+def declaration_from_item(item: Mapping[str, Any]) -> Declaration:
+    """Parse a declaration item; raise :class:`MalformedItem` naming what is wrong."""
+    checks = item.get(table.CHECKS)
+    if isinstance(checks, (set, frozenset)):
+        checks = sorted(checks)
+    if not isinstance(checks, list) or not checks or not all(isinstance(c, str) for c in checks):
+        raise MalformedItem(f"{table.CHECKS} must be a non-empty list of check names")
+    times: dict[str, datetime | None] = {}
+    for attribute in (table.DUE_BY, table.DECLARED_AT):
+        value = item.get(attribute)
+        try:
+            times[attribute] = None if value is None else parse_time(value)
+        except (TypeError, ValueError):
+            raise MalformedItem(f"{attribute} {str(value)[:40]!r} is not a time") from None
+    return Declaration(tuple(dict.fromkeys(checks)), times[table.DUE_BY], times[table.DECLARED_AT])
+
+
 def outcome_from_item(item: Mapping[str, Any]) -> Outcome | None:
     kind = item.get(table.OUTCOME)
     if kind not in OUTCOME_KINDS:
@@ -156,6 +190,7 @@ def order_from_items(order_id: str, items: list[dict[str, Any]]) -> Order:
     corrupt = False
     notified = False
     parked: str | None = None
+    declaration: Declaration | None = None
     for item in items:
         sort_key = item.get(table.SORT_KEY)
         if sort_key == table.ORDER_RECORD:
@@ -168,6 +203,14 @@ def order_from_items(order_id: str, items: list[dict[str, Any]]) -> Order:
             continue
         if sort_key == table.DEAD_LETTER_RECORD:
             parked = str(item.get(table.FAULT, "unknown"))
+            continue
+        if sort_key == table.DECLARATION_RECORD:
+            try:
+                declaration = declaration_from_item(item)
+            except MalformedItem as err:
+                # What the order waits for is unknown: nothing may be decided for it.
+                problems.append(f"declaration: {err}")
+                corrupt = True
             continue
         try:
             result = result_from_item(item)
@@ -185,6 +228,7 @@ def order_from_items(order_id: str, items: list[dict[str, Any]]) -> Order:
         problems=tuple(problems),
         record_corrupt=corrupt,
         parked=parked,
+        declaration=declaration,
     )
 
 
@@ -247,6 +291,26 @@ class EventStore:
         state: RecordState = "changed" if response.get("Attributes") else "recorded"
         return RecordResponse(state, result)
 
+    def declare(self, order_id: str, declaration: Declaration) -> tuple[bool, Declaration]:
+        """Store the order's declaration unless one is stored (one conditional PutItem).
+
+        Returns whether this call stored it, and the stored declaration. Raises
+        :class:`MalformedItem` if the stored one cannot be read.
+        """
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=_serialize(declaration_item(order_id, declaration)),
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": table.PARTITION_KEY},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if not _is_conditional_failure(err):
+                raise
+            return False, declaration_from_item(to_python(_failed_item(err)))
+        return True, declaration
+
     def load_order(self, order_id: str) -> Order | None:
         """All items of one order: one strongly consistent Query (paged if huge)."""
         items: list[dict[str, Any]] = []
@@ -267,12 +331,22 @@ class EventStore:
 
     def open_order(self, order_id: str, deadline: datetime, shard: str, now: datetime) -> None:
         """Give a not-yet-final order its deadline (once) and list it as pending."""
+        self._open(order_id, deadline, shard, now, "if_not_exists(#deadline, :deadline)")
+
+    def set_deadline(self, order_id: str, deadline: datetime, shard: str, now: datetime) -> None:
+        """Give a not-yet-final order its declared deadline, in place of the one it was
+        opened with, and list it as pending."""
+        self._open(order_id, deadline, shard, now, ":deadline")
+
+    def _open(
+        self, order_id: str, deadline: datetime, shard: str, now: datetime, deadline_value: str
+    ) -> None:
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key=_key(order_id),
                 UpdateExpression=(
-                    "SET #deadline = if_not_exists(#deadline, :deadline), "
+                    f"SET #deadline = {deadline_value}, "
                     "#shard = if_not_exists(#shard, :shard), "
                     "#first = if_not_exists(#first, :now)"
                 ),

@@ -11,6 +11,10 @@ Items (one per partition ``OrderID``):
   timeout deadline while the order is pending (a sparse index entry) and the outcome
   (invoice or problem) once it is final; an invoiced order stays in the index until the
   customer was told (the notification claim and its lease live here too);
+* at most one **declaration**, sort key :data:`DECLARATION_RECORD`, written once (by the
+  API's ``PUT /orders/{id}`` or a direct writer): the order's own checks
+  (:data:`CHECKS`), optional deadline (:data:`DUE_BY`) and :data:`STATUS` ``declared``
+  (so the aggregator's stream filter passes it);
 * at most one **dead-letter record**, sort key :data:`DEAD_LETTER_RECORD`, when the app
   parked the order because of a permanent fault (listed in the index's
   :data:`DEAD_LETTER_SHARD` partition).
@@ -52,6 +56,12 @@ DEAD_LETTER_RECORD = "#dead-letter"
 DEAD_LETTER_SHARD = "dead-letters"
 FAULT = "Fault"
 PARKED_AT = "ParkedAt"
+
+# The order's declaration: what it waits for (a list of check names) and its own deadline.
+DECLARATION_RECORD = "#declaration"
+CHECKS = "Checks"
+DUE_BY = "DueBy"
+DECLARED_AT = "DeclaredAt"
 
 # Sparse index: only pending orders carry PendingShard/Deadline.
 PENDING_INDEX = "PendingByDeadline"

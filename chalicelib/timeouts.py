@@ -38,11 +38,10 @@ from chalicelib.domain import (
     PENDING,
     TIMED_OUT,
     Order,
-    decision,
-    timed_out,
 )
 from chalicelib.events import aggregated_detail, put_events_entry
 from chalicelib.observability import ORDERS_DEAD_LETTERED, count, logger
+from chalicelib.policy import timed_out
 from chalicelib.publisher import Publisher
 from chalicelib.store import EventStore, pending_shard, shard_name
 
@@ -114,7 +113,7 @@ class TimeoutSweep:
             return None
 
     def _handle(self, orders: list[Order | None], now: datetime, counts: dict[str, int]) -> None:
-        required = self._settings.required_checks
+        policy = self._settings.policy
         entries: list[dict[str, Any]] = []
         owners: list[str] = []
         for order in orders:
@@ -127,9 +126,9 @@ class TimeoutSweep:
             elif order.outcome is not None:
                 if order.outcome.kind == INVOICED and not order.notified:
                     self._resume(order, counts)
-            elif decision(order, required) == PENDING:
-                if timed_out(order, required, now):
-                    detail = aggregated_detail(order, required, status=TIMED_OUT)
+            elif (evaluation := policy.evaluate(order)).status == PENDING:
+                if timed_out(order, policy, now):
+                    detail = aggregated_detail(order, policy, TIMED_OUT, evaluation)
                     logger.info(
                         "order timed out",
                         extra={"order_id": order.order_id, "missing": detail["missing"]},
@@ -141,7 +140,8 @@ class TimeoutSweep:
                 logger.info(
                     "re-publishing an order with no outcome", extra={"order_id": order.order_id}
                 )
-                entries.append(put_events_entry(self._settings, aggregated_detail(order, required)))
+                detail = aggregated_detail(order, policy, evaluation=evaluation)
+                entries.append(put_events_entry(self._settings, detail))
                 owners.append(order.order_id)
                 counts["republished"] += 1
         if entries:

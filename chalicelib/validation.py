@@ -14,7 +14,13 @@ import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain import CHECK_STATUSES, MAX_REASON_CHARS, CheckResult, parse_time
+from chalicelib.domain import (
+    CHECK_STATUSES,
+    MAX_REASON_CHARS,
+    CheckResult,
+    Declaration,
+    parse_time,
+)
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_TIME_CHARS = 40
@@ -151,3 +157,59 @@ def parse_result_body(
         recorded_at=now,
     )
     return result, occurred_at is not None
+
+
+DECLARATION_FIELDS = frozenset({"checks", "deadline"})
+MAX_DECLARED_CHECKS = 64
+
+
+def _declared_checks(body: dict[str, Any], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    checks = body.get("checks")
+    if checks is None:
+        raise ValidationError("'checks' is required", field="checks")
+    if not isinstance(checks, list) or not checks:
+        raise ValidationError("'checks' must be a non-empty list of check names", field="checks")
+    if len(checks) > MAX_DECLARED_CHECKS:
+        raise ValidationError(
+            f"'checks' names more than {MAX_DECLARED_CHECKS} checks", field="checks"
+        )
+    for name in checks:
+        if not isinstance(name, str) or name not in allowed:
+            shown = name[:64] if isinstance(name, str) else name
+            raise ValidationError(
+                f"unknown check name {shown!r} in 'checks'; expected names from {list(allowed)}",
+                field="checks",
+            )
+    if len(set(checks)) != len(checks):
+        raise ValidationError("'checks' names a check twice", field="checks")
+    return tuple(checks)
+
+
+def _deadline(body: dict[str, Any], now: datetime) -> datetime | None:
+    text = _string_field(body, "deadline", MAX_TIME_CHARS)
+    if text is None:
+        return None
+    try:
+        moment = parse_time(text)
+    except ValueError:
+        raise ValidationError(
+            "'deadline' must be an ISO-8601 time with a UTC offset, e.g. 2026-01-31T12:00:00Z",
+            field="deadline",
+        ) from None
+    if moment <= now:
+        raise ValidationError("'deadline' is not in the future", field="deadline")
+    return moment
+
+
+def parse_declaration_body(
+    raw: bytes | None, allowed: tuple[str, ...], now: datetime
+) -> Declaration:
+    """Parse a ``PUT /orders/{id}`` body: ``{"checks": [...], "deadline": "<optional>"}``."""
+    body = _load_json(raw)
+    if not isinstance(body, dict):
+        raise ValidationError("request body must be a JSON object")
+    unknown = sorted(set(body) - DECLARATION_FIELDS)
+    if unknown:
+        raise ValidationError(f"unknown field '{unknown[0][:64]}'", field=unknown[0][:64])
+    checks = _declared_checks(body, allowed)
+    return Declaration(checks, _deadline(body, now), declared_at=now)

@@ -394,6 +394,8 @@ def _stream_record(event_name: str, sort_key: str, **new_image: str) -> dict[str
 KEPT_RECORDS = [
     _stream_record("INSERT", "In Stock", Status="passed"),
     _stream_record("MODIFY", "Account Check", Status="failed", Reason="blocked"),
+    # An order's declaration re-aggregates the order (issue 14).
+    _stream_record("INSERT", table.DECLARATION_RECORD, Status="declared"),
 ]
 DROPPED_RECORDS = [
     _stream_record("REMOVE", "In Stock"),

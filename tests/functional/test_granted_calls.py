@@ -99,6 +99,14 @@ def test_every_call_of_every_function_is_granted_to_its_role(
     post_result(client, "no", "In Stock", "failed")
     post_result(client, "slow", "Account Check", "passed")
     client.http.get("/orders/ok")
+    # A declaration with its own deadline (PUT), the same one again, and its order.
+    declaration = json.dumps({"checks": ["In Stock"], "deadline": "2026-01-31T12:05:00Z"})
+    for expected in (201, 200):
+        answer = client.http.put(
+            "/orders/declared", headers={"Content-Type": "application/json"}, body=declaration
+        )
+        assert answer.status_code == expected
+    post_result(client, "declared", "In Stock", "passed")
     # A corrupt order record: dead-lettered, then unparked once it can be published.
     corrupt = {"OrderID": {"S": "bad"}, "EventName": {"S": table.ORDER_RECORD}}
     aws.dynamodb.put_item(TableName=TABLE, Item={**corrupt, "Outcome": {"S": "lost"}})

@@ -660,7 +660,11 @@ def _authorizers(app: Any) -> dict[tuple[str, str], Any]:
 def test_authentication_is_iam_on_deployed_stages_and_none_only_locally(
     load_app: Callable[..., Any],
 ) -> None:
-    expected_routes = {("/orders/{order_id}/events", "POST"), ("/orders/{order_id}", "GET")}
+    expected_routes = {
+        ("/orders/{order_id}/events", "POST"),
+        ("/orders/{order_id}", "GET"),
+        ("/orders/{order_id}", "PUT"),  # the declaration (issue 14)
+    }
     iam = _authorizers(load_app(API_AUTH="iam"))
     assert set(iam) == expected_routes
     assert all(isinstance(a, IAMAuthorizer) for a in iam.values())
@@ -689,6 +693,6 @@ def test_authentication_deployed_api_definition_requires_sigv4_on_every_operatio
         },
     ).generate_swagger(app)
     operations = [op for path in swagger["paths"].values() for op in path.values()]
-    assert len(operations) == 2
+    assert len(operations) == 3  # POST events, GET and PUT (the declaration) an order
     assert all(op["security"] == [{"sigv4": []}] for op in operations)
     assert swagger["securityDefinitions"]["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
