@@ -424,46 +424,27 @@ class EventStore:
     def claim_notification(self, order_id: str, now: datetime, lease_until: datetime) -> bool:
         """Take over the notification of an invoiced order nobody is telling right now:
         not yet told, and no claim, or one whose lease ran out. True if this call won."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(order_id),
-                UpdateExpression="SET #lease = :lease",
-                ConditionExpression=(
-                    "attribute_exists(#outcome) AND attribute_not_exists(#notified) "
-                    "AND (attribute_not_exists(#lease) OR #lease < :now)"
-                ),
-                ExpressionAttributeNames={
-                    "#outcome": table.OUTCOME,
-                    "#notified": table.NOTIFIED_AT,
-                    "#lease": table.NOTIFY_LEASE,
-                },
-                ExpressionAttributeValues=_serialize(
-                    {":lease": format_time(lease_until), ":now": format_time(now)}
-                ),
-            )
-        except ClientError as err:
-            if not _is_conditional_failure(err):
-                raise
-            return False
-        return True
+        return self._update_record(
+            order_id,
+            "SET #lease = :lease",
+            "attribute_exists(#outcome) AND attribute_not_exists(#notified) "
+            "AND (attribute_not_exists(#lease) OR #lease < :now)",
+            {
+                "#outcome": table.OUTCOME,
+                "#notified": table.NOTIFIED_AT,
+                "#lease": table.NOTIFY_LEASE,
+            },
+            {":lease": format_time(lease_until), ":now": format_time(now)},
+        )
 
     def release_notification(self, order_id: str) -> None:
         """Give a claim back after the notifier failed, so a retry may take it at once."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(order_id),
-                UpdateExpression="REMOVE #lease",
-                ConditionExpression="attribute_not_exists(#notified)",
-                ExpressionAttributeNames={
-                    "#lease": table.NOTIFY_LEASE,
-                    "#notified": table.NOTIFIED_AT,
-                },
-            )
-        except ClientError as err:
-            if not _is_conditional_failure(err):
-                raise
+        self._update_record(
+            order_id,
+            "REMOVE #lease",
+            "attribute_not_exists(#notified)",
+            {"#lease": table.NOTIFY_LEASE, "#notified": table.NOTIFIED_AT},
+        )
 
     def mark_notified(self, order_id: str, now: datetime) -> None:
         """The customer was told: end the claim and take the order out of the index."""
@@ -553,21 +534,42 @@ class EventStore:
 
     def unlist(self, order_id: str) -> None:
         """Take the order out of the pending index (its record is left as it is)."""
+        self._update_record(
+            order_id,
+            "REMOVE #deadline, #shard",
+            "attribute_exists(#pk)",
+            {
+                "#deadline": table.DEADLINE,
+                "#shard": table.PENDING_SHARD,
+                "#pk": table.PARTITION_KEY,
+            },
+        )
+
+    def _update_record(
+        self,
+        order_id: str,
+        expression: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any] | None = None,
+    ) -> bool:
+        """A conditional update of the order record; False if the condition failed."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(order_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+        }
+        if values:
+            kwargs["ExpressionAttributeValues"] = _serialize(values)
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(order_id),
-                UpdateExpression="REMOVE #deadline, #shard",
-                ConditionExpression="attribute_exists(#pk)",
-                ExpressionAttributeNames={
-                    "#deadline": table.DEADLINE,
-                    "#shard": table.PENDING_SHARD,
-                    "#pk": table.PARTITION_KEY,
-                },
-            )
+            self._client.update_item(**kwargs)
         except ClientError as err:
             if not _is_conditional_failure(err):
                 raise
+            return False
+        return True
 
     def unpark(self, order_id: str) -> None:
         """Remove the order's dead-letter record (after it was published again)."""
