@@ -329,6 +329,26 @@ class EventStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return order_from_items(order_id, items) if items else None
 
+    def order_items(self, order_id: str) -> list[dict[str, Any]]:
+        """Every stored item of one order as plain Python, with attributes the
+        :class:`Order` does not carry (for operators: ``python -m ops inspect``). One
+        strongly consistent Query, paged if huge; build the order with
+        :func:`order_from_items`."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": table.PARTITION_KEY},
+            "ExpressionAttributeValues": {":pk": {"S": order_id}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._client.query(**kwargs)
+            items.extend(to_python(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def open_order(self, order_id: str, deadline: datetime, shard: str, now: datetime) -> None:
         """Give a not-yet-final order its deadline (once) and list it as pending."""
         self._open(order_id, deadline, shard, now, "if_not_exists(#deadline, :deadline)")
