@@ -17,6 +17,7 @@ reaches ``make run``'s runtime.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,10 @@ def resolve(
     endpoint = endpoint or environment.get("AWS_ENDPOINT_URL") or None
     local = is_loopback(endpoint)
     kwargs: dict[str, Any] = {
-        "region_name": region or (environment.get("AWS_REGION") if local else None),
+        # botocore reads AWS_DEFAULT_REGION; AWS_REGION (what Lambda and the other SDKs
+        # set) is honoured too.
+        "region_name": region
+        or (environment.get("AWS_REGION") if local else os.environ.get("AWS_REGION")),
         "profile_name": None if local else profile,
     }
     if local:
