@@ -30,6 +30,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.errors import ACCESS_CODES
 from chalicelib.recovery import LOST_RANGE_ERRORS, MalformedMessage, StreamRange
 
 MISSING_QUEUE_CODES = frozenset(
@@ -84,7 +85,10 @@ def _lookup(sqs: Any, source: str, name: str) -> Queue:
     try:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     except ClientError as err:
-        if err.response.get("Error", {}).get("Code") not in MISSING_QUEUE_CODES:
+        code = err.response.get("Error", {}).get("Code")
+        if code in ACCESS_CODES:
+            return Queue(source, name, None, f"cannot be read ({code}; skipped)")
+        if code not in MISSING_QUEUE_CODES:
             raise
         return Queue(source, name, None, "no such queue (skipped)")
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]).get(

@@ -23,6 +23,7 @@ from chalicelib.domain import (
     APPROVED,
     INVOICED,
     REJECTED,
+    STREAM_RANGE_LOST,
     Order,
     decision,
     format_time,
@@ -86,6 +87,9 @@ def waiting_for(
     """What has to happen next for the order to be done, as ``{step, detail}``."""
     if order.record_corrupt:
         return [{"step": "operator", "detail": "the order record cannot be read; repair it"}]
+    if order.parked == STREAM_RANGE_LOST:
+        detail = "a stream range the stream no longer holds; its orders are unknown"
+        return [{"step": "operator", "detail": detail}]
     if order.parked is not None:
         return [{"step": "operator", "detail": f"dead-lettered ({order.parked}); redrive it"}]
     outcome = order.outcome

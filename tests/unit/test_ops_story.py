@@ -297,3 +297,29 @@ def test_pending_lines_show_each_order_with_what_it_waits_for() -> None:
     lines = render.pending_lines(data)
     assert lines[0] == "1 undecided order(s) in pending-0"
     assert f"{at(61)} !" in lines[2] and "check: In Stock" in lines[2]
+
+
+def test_a_lost_stream_range_record_waits_for_the_operator_not_a_redrive() -> None:
+    label = "#stream-range/shard-1/100-200"
+    view = order_story(
+        label,
+        [
+            {
+                "OrderID": label,
+                "EventName": "#dead-letter",
+                "Fault": "stream-range-lost",
+                "Reason": "the stream no longer holds shard-1 100..200",
+                "ParkedAt": at(5),
+            }
+        ],
+        CHECKS,
+        T0,
+    )
+    jsonschema.validate(view, schema.INSPECT)
+    assert view["waitingFor"] == [
+        {
+            "step": "operator",
+            "detail": "a stream range the stream no longer holds; its orders are unknown",
+        }
+    ]
+    assert view["deadLetter"]["fault"] == "stream-range-lost"
