@@ -312,25 +312,19 @@ class Operator:
         status = decision(order, required)
         if dry_run:
             return _result(order_id, "would-publish", status, "would re-aggregate and publish")
+        parked_before = _dead_letter(items)
         failed = self.aggregator.aggregate([order_id])
         if order_id in failed:
             return _result(order_id, "failed", status, "AWS failed transiently; retry later")
-        after = order_from_items(order_id, self.store.order_items(order_id))
-        if after.parked is not None:
-            record = next(
-                (
-                    i
-                    for i in self.store.order_items(order_id)
-                    if i.get(table.SORT_KEY) == table.DEAD_LETTER_RECORD
-                ),
-                {},
-            )
-            return _result(
-                order_id,
-                "refused",
-                status,
-                f"parked again ({after.parked}): {record.get(table.REASON, '')}",
-            )
+        parked_after = _dead_letter(self.store.order_items(order_id))
+        # Parked again (a new record) means AWS refused the event again; the old record
+        # still there means only its removal failed, which settling the entry retries.
+        if parked_after is not None and (
+            parked_before is None
+            or parked_after.get(table.PARKED_AT) != parked_before.get(table.PARKED_AT)
+        ):
+            reason = f"parked again ({parked_after.get(table.FAULT)}): {parked_after.get(table.REASON, '')}"
+            return _result(order_id, "refused", status, reason)
         return _result(order_id, "published", status, "re-aggregated and published")
 
     def _settle(self, entry: _Parked, results: dict[str, dict[str, Any]], dry_run: bool) -> None:
@@ -403,6 +397,10 @@ class Operator:
 
 def _result(order_id: str, action: str, status: str | None, detail: str) -> dict[str, Any]:
     return {"orderId": order_id, "action": action, "status": status, "detail": detail}
+
+
+def _dead_letter(items: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((i for i in items if i.get(table.SORT_KEY) == table.DEAD_LETTER_RECORD), None)
 
 
 def _record_view(record: dict[str, Any]) -> dict[str, Any]:
