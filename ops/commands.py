@@ -31,7 +31,8 @@ STREAM_RANGE_PREFIX = "#stream-range/"
 # The latest time the index can hold: a Query up to it lists every entry of a shard.
 END_OF_TIME = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 READ_CONCURRENCY = 8
-# What a redrive did to one order; the first four leave nothing to push through.
+# What a redrive did to one order: these leave nothing to push through (a parked entry
+# naming only such orders is removed); those need another run or a repair (exit 4).
 DONE_ACTIONS = frozenset(
     {"published", "would-publish", "already-decided", "not-found", "nothing-reported"}
 )
