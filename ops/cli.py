@@ -75,6 +75,9 @@ def parser() -> argparse.ArgumentParser:
         "--endpoint",
         help="an AWS-compatible endpoint, e.g. the local runtime's http://127.0.0.1:8002",
     )
+    top.add_argument(
+        "--stack", help="a CloudFormation stack: read the table and queue names from its outputs"
+    )
     top.add_argument("--region", help="AWS region (default: your AWS configuration)")
     top.add_argument("--profile", help="AWS profile (default: your AWS configuration)")
     top.add_argument("--project-dir", type=Path, help=argparse.SUPPRESS)
@@ -165,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         args.profile,
         dict(args.env),
         args.project_dir or PROJECT_DIR,
+        args.stack,
     )
     operator = Operator(target)
     try:

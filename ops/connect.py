@@ -5,6 +5,8 @@
   :class:`chalicelib.config.Settings` from them with :func:`chalicelib.config.load_settings`,
   so the table, shards, checks and queue names are the ones the deployed code uses.
   AWS credentials and region are the user's own (environment, profile, ``--region``).
+* ``--stack NAME`` (the CloudFormation path) also reads the stack's outputs: the table,
+  its stream and the URL of every failure queue the stack made.
 * ``--endpoint URL`` talks to an AWS-compatible endpoint, e.g. the local runtime's
   embedded AWS (``http://127.0.0.1:8002``); the stage defaults to ``local``. An endpoint
   on loopback gets dummy credentials and region ``us-east-1`` unless given, and never
@@ -49,6 +51,8 @@ class Target:
     endpoint: str | None
     region: str
     session: Any
+    # (source, queue name) of the failure queues a stack's outputs name (``--stack``).
+    stack_queues: tuple[tuple[str, str], ...] = ()
 
     @property
     def where(self) -> str:
@@ -62,15 +66,66 @@ class Target:
         return self.session.client(service, endpoint_url=self.endpoint, config=config)
 
     def failure_queues(self, extra: list[str]) -> list[tuple[str, str]]:
-        """``(source, queue name)`` of every queue the stage names for failures: the
-        stream failure queue, stage variables ``*_QUEUE``/``*_DLQ``, then ``--queue``."""
+        """``(source, queue name)`` of every queue the deployment may keep failures in: the
+        stream failure queue (``STREAM_FAILURE_QUEUE``), the queues a ``--stack``'s outputs
+        name, the names the ``chalice deploy`` path gives the stack's other queues
+        (``<table>-<suffix>``, from :data:`scripts.render_template.QUEUES`), stage
+        variables ``*_QUEUE``/``*_DLQ``, then ``--queue``. Missing ones are skipped later."""
         found = {self.settings.stream_failure_queue: "stream-failures"}
+        for source, name in self.stack_queues:
+            found.setdefault(name, source)
+        for suffix in deploy_queue_suffixes():
+            found.setdefault(f"{self.settings.table_name}-{suffix}", suffix)
         for key, value in sorted(self.environment.items()):
-            if key.endswith(QUEUE_SUFFIXES) and value and value not in found:
-                found[value] = key.lower().replace("_", "-")
+            if key.endswith(QUEUE_SUFFIXES) and value:
+                found.setdefault(value, key.lower().replace("_", "-"))
         for name in extra:
             found.setdefault(name, "queue")
         return [(source, name) for name, source in found.items()]
+
+
+def deploy_queue_suffixes() -> list[str]:
+    """The suffixes ``chalice deploy``'s bootstrap names the stack's queues with."""
+    from scripts.render_template import QUEUES
+
+    return [queue.suffix for queue in QUEUES]
+
+
+def from_stack_outputs(
+    outputs: list[dict[str, Any]],
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Stage variables and failure queues from a stack's ``Outputs``: ``EventsTableName``,
+    ``EventsStreamArn`` and each ``<Queue>Url``."""
+    values = {str(o.get("OutputKey")): str(o.get("OutputValue", "")) for o in outputs}
+    environment = {}
+    if values.get("EventsTableName"):
+        environment["TABLE_NAME"] = values["EventsTableName"]
+    if values.get("EventsStreamArn"):
+        environment["EVENTS_STREAM_ARN"] = values["EventsStreamArn"]
+    found = []
+    for key, value in sorted(values.items()):
+        if key.endswith("QueueUrl") and value:
+            name = value.rstrip("/").rsplit("/", 1)[-1]
+            found.append((key.removesuffix("Url"), name))
+            if key == "StreamFailureQueueUrl":
+                environment["STREAM_FAILURE_QUEUE"] = name
+    return environment, found
+
+
+def _stack_outputs(session: Any, endpoint: str | None, stack: str) -> list[dict[str, Any]]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        stacks = session.client("cloudformation", endpoint_url=endpoint).describe_stacks(
+            StackName=stack
+        )["Stacks"]
+    except ClientError as err:
+        message = err.response.get("Error", {}).get("Message", str(err))
+        raise OpsError(f"stack {stack!r}: {message}") from None
+    except BotoCoreError as err:
+        raise OpsError(f"stack {stack!r}: {err}") from None
+    outputs: list[dict[str, Any]] = stacks[0].get("Outputs", []) if stacks else []
+    return outputs
 
 
 def stage_environment(project_dir: Path, stage: str) -> dict[str, str]:
@@ -96,6 +151,7 @@ def resolve(
     profile: str | None,
     overrides: dict[str, str],
     project_dir: Path = PROJECT_DIR,
+    stack: str | None = None,
 ) -> Target:
     """Build the :class:`Target`; raise :class:`OpsError` naming what is wrong."""
     import boto3
@@ -109,10 +165,6 @@ def resolve(
             )
         stage = LOCAL_STAGE
     environment = {**stage_environment(project_dir, stage), **overrides}
-    try:
-        settings = load_settings(environment)
-    except ConfigurationError as err:
-        raise OpsError(f"stage {stage}: {err}") from None
     endpoint = endpoint or environment.get("AWS_ENDPOINT_URL") or None
     local = is_loopback(endpoint)
     kwargs: dict[str, Any] = {
@@ -139,4 +191,14 @@ def resolve(
             f"no AWS credentials for stage {stage}: configure them (environment, "
             "~/.aws, SSO) or pass --profile"
         )
-    return Target(stage, settings, environment, endpoint, session.region_name, session)
+    stack_queues: list[tuple[str, str]] = []
+    if stack is not None:
+        from_stack, stack_queues = from_stack_outputs(_stack_outputs(session, endpoint, stack))
+        environment = {**environment, **from_stack, **overrides}
+    try:
+        settings = load_settings(environment)
+    except ConfigurationError as err:
+        raise OpsError(f"stage {stage}: {err}") from None
+    return Target(
+        stage, settings, environment, endpoint, session.region_name, session, tuple(stack_queues)
+    )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoRegionError
 
-from ops.connect import resolve, stage_environment
+from ops.connect import from_stack_outputs, resolve, stage_environment
 from ops.errors import UNAVAILABLE, USAGE, OpsError, describe_aws_error
 from tests.helpers import ROOT
 
@@ -51,8 +51,34 @@ def test_failure_queues_come_from_the_settings_the_stage_and_the_command_line(
     target = resolve(None, "http://127.0.0.1:8002", None, None, {"TABLE_NAME": "t"}, tmp_path)
     assert target.failure_queues(["extra", "inv-failures"]) == [
         ("stream-failures", "t-stream-failures"),
+        ("stream-failures-dlq", "t-stream-failures-dlq"),
+        ("invoice-processing-rule-dlq", "t-invoice-processing-rule-dlq"),
+        ("invoice-processing-async-failures", "t-invoice-processing-async-failures"),
+        ("problem-handler-rule-dlq", "t-problem-handler-rule-dlq"),
+        ("problem-handler-async-failures", "t-problem-handler-async-failures"),
         ("invoice-failure-queue", "inv-failures"),
         ("queue", "extra"),
+    ]
+
+
+def test_a_stacks_outputs_name_its_table_stream_and_queues() -> None:
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/"
+    environment, found = from_stack_outputs(
+        [
+            {"OutputKey": "EventsTableName", "OutputValue": "stack-EventsTable-1"},
+            {"OutputKey": "EventsStreamArn", "OutputValue": "arn:stream"},
+            {"OutputKey": "StreamFailureQueueUrl", "OutputValue": url + "stack-Stream-A"},
+            {"OutputKey": "StreamFailureDeadLetterQueueUrl", "OutputValue": url + "stack-Dlq-B"},
+        ]
+    )
+    assert environment == {
+        "TABLE_NAME": "stack-EventsTable-1",
+        "EVENTS_STREAM_ARN": "arn:stream",
+        "STREAM_FAILURE_QUEUE": "stack-Stream-A",
+    }
+    assert found == [
+        ("StreamFailureDeadLetterQueue", "stack-Dlq-B"),
+        ("StreamFailureQueue", "stack-Stream-A"),
     ]
 
 
