@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -94,15 +95,21 @@ def recover_stream(event: SQSEvent) -> dict[str, Any]:
         return services.stream_recovery().handle(event.to_dict()["Records"])
 
 
+def _event_context(event: CloudWatchEvent) -> AbstractContextManager[None]:
+    """Every log line of a target carries the order id and the EventBridge event id, so
+    one order can be followed across functions (and duplicate deliveries told apart)."""
+    return logger.append_context_keys(order_id=event.detail["OrderID"], event_id=event.event_id)
+
+
 @app.on_cw_event(rules.invoice_pattern(settings), name="invoice_processing")
 def process_invoice(event: CloudWatchEvent) -> dict[str, Any]:
-    with flushing_metrics(), logger.append_context_keys(order_id=event.detail["OrderID"]):
+    with flushing_metrics(), _event_context(event):
         return summary(services.outcomes().invoice(event.detail["OrderID"]))
 
 
 @app.on_cw_event(rules.problem_pattern(settings), name="problem_handler")
 def handle_problem(event: CloudWatchEvent) -> dict[str, Any]:
-    with flushing_metrics(), logger.append_context_keys(order_id=event.detail["OrderID"]):
+    with flushing_metrics(), _event_context(event):
         return summary(services.outcomes().problem(event.detail["OrderID"]))
 
 

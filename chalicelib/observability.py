@@ -18,7 +18,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 SERVICE = "event-aggregator"
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "EventAggregator")
+DEFAULT_NAMESPACE = "EventAggregator"
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE)
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE)
@@ -34,6 +35,8 @@ ORDERS_DEAD_LETTERED = "OrdersDeadLettered"
 ORDERS_RECOVERED = "OrdersRecovered"
 NOTIFICATIONS_SENT = "NotificationsSent"
 PUBLISHED_BYTES = "PublishedBytes"
+# Time from an order's last check result to its recorded outcome (milliseconds).
+DECISION_LATENCY = "DecisionLatency"
 # Every metric the code emits, for the dashboard and the tests that compare them.
 METRIC_NAMES = (
     EVENTS_RECEIVED,
@@ -47,6 +50,7 @@ METRIC_NAMES = (
     ORDERS_RECOVERED,
     NOTIFICATIONS_SENT,
     PUBLISHED_BYTES,
+    DECISION_LATENCY,
 )
 
 
@@ -60,6 +64,11 @@ def count_bytes(name: str, value: int) -> None:
     """Add ``value`` bytes to a size metric of this invocation."""
     if value:
         metrics.add_metric(name=name, unit=MetricUnit.Bytes, value=value)
+
+
+def record_milliseconds(name: str, value: float) -> None:
+    """One duration sample (CloudWatch computes percentiles over the samples)."""
+    metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=max(value, 0.0))
 
 
 @contextmanager

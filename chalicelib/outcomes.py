@@ -29,11 +29,13 @@ from chalicelib.domain import (
     invoice_outcome,
 )
 from chalicelib.observability import (
+    DECISION_LATENCY,
     NOTIFICATIONS_SENT,
     ORDERS_COMPLETED,
     ORDERS_TIMED_OUT,
     count,
     logger,
+    record_milliseconds,
 )
 from chalicelib.policy import problem_outcome, timed_out
 from chalicelib.store import EventStore, NotifyClaim, pending_shard
@@ -44,6 +46,15 @@ def summary(outcome: Outcome | None) -> dict[str, Any]:
     if outcome is None:
         return {"outcome": None}
     return {"outcome": outcome.kind, "invoice": outcome.invoice, "problem": outcome.problem}
+
+
+def decision_latency(order: Order, outcome: Outcome) -> float | None:
+    """Milliseconds from the order's last check result (when it was recorded, else when
+    it occurred) to its outcome; ``None`` for an order without results."""
+    arrivals = [r.recorded_at or r.occurred_at for r in order.results.values()]
+    if not arrivals:
+        return None
+    return (outcome.at - max(arrivals)).total_seconds() * 1000
 
 
 class Notifier(Protocol):
@@ -176,6 +187,9 @@ class OutcomeService:
         stored, created = self._store.close_order(order.order_id, outcome, claim)
         if created:
             count(ORDERS_COMPLETED)
+            latency = decision_latency(order, stored)
+            if latency is not None:
+                record_milliseconds(DECISION_LATENCY, latency)
         logger.info(
             "outcome recorded" if created else "outcome already recorded",
             extra={

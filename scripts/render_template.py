@@ -44,7 +44,9 @@ from chalice.utils import to_cfn_resource_name
 
 from chalicelib import table
 from chalicelib.config import ConfigurationError, Settings, load_settings
+from chalicelib.observability import METRIC_NAMES
 from chalicelib.rules import stream_filter_pattern
+from scripts import dashboard as ops_view
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CHALICE_DIR = PROJECT_DIR / ".chalice"
@@ -597,16 +599,15 @@ def log_group(spec: FunctionSpec) -> dict[str, Any]:
 
 
 def role_override(spec: FunctionSpec, targets: Targets) -> dict[str, Any]:
-    """Replaces the policy of the role Chalice made for ``spec`` (lists replace)."""
+    """Replaces the policy of the role Chalice made for ``spec`` (lists replace); X-Ray's
+    calls are granted only while the stack's ``Tracing`` parameter is ``Active``."""
+    document = policy_document(spec, targets)
+    document["Statement"].append(ops_view.tracing_statement())
+    reasons = {**wildcard_reasons(spec), "xray": ops_view.XRAY_WILDCARD_REASON}
     return {
-        "Metadata": {"WildcardResources": wildcard_reasons(spec)},
+        "Metadata": {"WildcardResources": reasons},
         "Properties": {
-            "Policies": [
-                {
-                    "PolicyName": spec.role_id + "Policy",
-                    "PolicyDocument": policy_document(spec, targets),
-                }
-            ]
+            "Policies": [{"PolicyName": spec.role_id + "Policy", "PolicyDocument": document}]
         },
     }
 
@@ -652,6 +653,7 @@ def function_override(spec: FunctionSpec) -> dict[str, Any]:
         properties["Events"] = events
     if spec.rule_target:
         properties["EventInvokeConfig"] = event_invoke_config(spec)
+    properties["Tracing"] = {"Ref": ops_view.TRACING_PARAMETER}
     return {"Properties": properties}
 
 
@@ -677,9 +679,9 @@ def _alarms() -> dict[str, Any]:
     return alarms
 
 
-def merge_template(event_bus: str) -> dict[str, Any]:
-    """The whole merge template; ``event_bus`` is the bus the functions publish to."""
-    targets = cloudformation_targets(event_bus)
+def merge_template(settings: Settings) -> dict[str, Any]:
+    """The whole merge template, from the deployable stages' shared settings."""
+    targets = cloudformation_targets(settings.event_bus_name)
     resources: dict[str, Any] = {TABLE_ID: events_table()}
     for queue in QUEUES:
         resources[queue.logical_id] = queue_resource(queue)
@@ -690,6 +692,12 @@ def merge_template(event_bus: str) -> dict[str, Any]:
         resources[spec.log_group_id] = log_group(spec)
         resources[spec.role_id] = role_override(spec, targets)
         resources[spec.logical_id] = function_override(spec)
+    resources[ops_view.DASHBOARD_ID] = ops_view.dashboard(
+        METRIC_NAMES,
+        [spec.stack_suffix for spec in FUNCTIONS],
+        [queue.logical_id for queue in QUEUES],
+    )
+    resources[ops_view.ARCHIVE_ID] = ops_view.archive(settings)
     return {
         "Description": "Event aggregator: waits for every check of an order, then acts once.",
         "Parameters": {
@@ -697,10 +705,12 @@ def merge_template(event_bus: str) -> dict[str, Any]:
                 "Type": "String",
                 "Default": "",
                 "Description": "SNS topic told when any of the stack's alarms changes state.",
-            }
+            },
+            **ops_view.parameters(),
         },
         "Conditions": {
-            HAS_ALARM_TOPIC: {"Fn::Not": [{"Fn::Equals": [{"Ref": ALARM_TOPIC_PARAMETER}, ""]}]}
+            HAS_ALARM_TOPIC: {"Fn::Not": [{"Fn::Equals": [{"Ref": ALARM_TOPIC_PARAMETER}, ""]}]},
+            **ops_view.conditions(),
         },
         "Resources": resources,
         "Outputs": outputs(),
@@ -845,7 +855,9 @@ def rendered_files(chalice_dir: Path = CHALICE_DIR) -> dict[Path, str]:
     stages = deployable_stages(config)
     for stage in stages:
         check_chalice_config(config, stage)
-    return {chalice_dir / MERGE_TEMPLATE: to_json(merge_template(shared_event_bus(config, stages)))}
+    shared_event_bus(config, stages)
+    settings = stage_settings(config, stages[0])
+    return {chalice_dir / MERGE_TEMPLATE: to_json(merge_template(settings))}
 
 
 def stale_files(files: Mapping[Path, str]) -> list[Path]:

@@ -22,7 +22,9 @@ import pytest
 from chalicelib import rules, table
 from chalicelib.aggregator import source_change
 from chalicelib.config import Settings
+from chalicelib.observability import DECISION_LATENCY, DEFAULT_NAMESPACE, METRIC_NAMES, SERVICE
 from local.eventbridge import matches, validate
+from scripts import dashboard as ops_view
 from scripts import package, render_template, validate_template
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -202,7 +204,8 @@ def _statements(resources: Mapping[str, Any], function: Mapping[str, Any]) -> li
     policies = resources[role_id]["Properties"]["Policies"]
     assert len(policies) == 1, f"{role_id}: Chalice's policy was not replaced"
     statements: list[dict[str, Any]] = policies[0]["PolicyDocument"]["Statement"]
-    return statements
+    # The X-Ray statement, granted only while tracing is on: see the tracing tests.
+    return [statement for statement in statements if "Fn::If" not in statement]
 
 
 def _grants(statements: list[dict[str, Any]]) -> Iterator[tuple[str, Any]]:
@@ -668,11 +671,81 @@ def test_each_wildcard_resource_is_explained(
     for function in functions.values():
         role = resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
         reasons = role["Metadata"]["WildcardResources"]
-        wildcards = {"logs"}  # every log group ARN ends in ":*"
+        wildcards = {"logs", "xray"}  # log group ARNs end in ":*"; X-Ray takes only "*"
         if "*" in [r for _, r in _grants(_statements(resources, function))]:
             wildcards.add("streams")
         assert set(reasons) == wildcards
         assert all(reason.strip() for reason in reasons.values())
+
+
+# --- operations view: dashboard, archive, tracing (issue 13) ---------------------------
+
+
+def _dashboard_metrics(resources: Mapping[str, Any]) -> list[list[Any]]:
+    body, _ = resources[ops_view.DASHBOARD_ID]["Properties"]["DashboardBody"]["Fn::Sub"]
+    return [line for w in json.loads(body)["widgets"] for line in w["properties"]["metrics"]]
+
+
+def test_dashboard_shows_exactly_the_metrics_the_code_emits(
+    resources: Mapping[str, Any],
+) -> None:
+    lines = _dashboard_metrics(resources)
+    app = {line[1] for line in lines if line[0] == DEFAULT_NAMESPACE}
+    assert app == set(METRIC_NAMES)
+    assert all(line[2:4] == ["service", SERVICE] for line in lines if line[0] == DEFAULT_NAMESPACE)
+    latency = [line[-1]["stat"] for line in lines if line[1] == DECISION_LATENCY]
+    assert latency == ["p50", "p99"]
+
+
+def test_dashboard_covers_every_function_and_every_queue(
+    functions: Mapping[str, Any], resources: Mapping[str, Any]
+) -> None:
+    lines = _dashboard_metrics(resources)
+    names = {f["Properties"]["FunctionName"]["Fn::Sub"] for f in functions.values()}
+    for metric in ("Errors", "Throttles", "Duration"):
+        shown = {line[3] for line in lines if line[:2] == ["AWS/Lambda", metric]}
+        assert shown == names, metric
+    assert ["AWS/Lambda", "IteratorAge", "FunctionName", "${AWS::StackName}-aggregator"] in lines
+    queues = {r for r, v in resources.items() if v.get("Type") == "AWS::SQS::Queue"}
+    depth = {
+        line[3] for line in lines if line[:2] == ["AWS/SQS", "ApproximateNumberOfMessagesVisible"]
+    }
+    assert depth == {f"${{{q}}}" for q in queues}
+    _, names_map = resources[ops_view.DASHBOARD_ID]["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert names_map == {q: {"Fn::GetAtt": [q, "QueueName"]} for q in queues}
+
+
+def test_archive_keeps_the_aggregated_events_for_the_retention_parameter(
+    template: Mapping[str, Any], resources: Mapping[str, Any], settings: Settings
+) -> None:
+    archive = resources[ops_view.ARCHIVE_ID]
+    assert archive["Type"] == "AWS::Events::Archive"
+    assert archive["Properties"]["EventPattern"] == {
+        "source": [settings.event_source],
+        "detail-type": [settings.detail_type],
+    }
+    assert archive["Properties"]["RetentionDays"] == {"Ref": ops_view.ARCHIVE_PARAMETER}
+    # EventBridge reads RetentionDays 0 as "for ever": the parameter's 0 removes it instead.
+    assert archive["Condition"] == ops_view.HAS_ARCHIVE
+    assert template["Conditions"][ops_view.HAS_ARCHIVE] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": ops_view.ARCHIVE_PARAMETER}, 0]}]
+    }
+    assert template["Parameters"][ops_view.ARCHIVE_PARAMETER]["MinValue"] == 0
+
+
+def test_tracing_parameter_switches_xray_on_for_every_function(
+    template: Mapping[str, Any], functions: Mapping[str, Any], resources: Mapping[str, Any]
+) -> None:
+    assert template["Parameters"][ops_view.TRACING_PARAMETER]["AllowedValues"] == [
+        "Active",
+        "PassThrough",
+    ]
+    for name, function in functions.items():
+        assert function["Properties"]["Tracing"] == {"Ref": ops_view.TRACING_PARAMETER}, name
+        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        statements = resources[role_id]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        conditional = [s["Fn::If"] for s in statements if "Fn::If" in s]
+        assert conditional == [ops_view.tracing_statement()["Fn::If"]], name
 
 
 # --- validation and the zip -----------------------------------------------------------

@@ -293,3 +293,14 @@ def test_a_problem_record_carries_at_most_the_reason_limit_of_a_long_reason() ->
     problem = problem_outcome(order, REQUIRED, T0, REJECTED).problem
     assert problem is not None
     assert problem["failed"] == [{"check": "Account Check", "reason": "r" * MAX_REASON_CHARS}]
+
+
+def test_decision_latency_runs_from_the_last_result_to_the_outcome() -> None:
+    from chalicelib.outcomes import decision_latency
+
+    early = _result("Account Check", PASSED)
+    late = CheckResult("In Stock", PASSED, T0, recorded_at=T0 + timedelta(seconds=2))
+    order = _order(early, late)
+    outcome = invoice_outcome(order, T0 + timedelta(seconds=3))
+    assert decision_latency(order, outcome) == 1000.0
+    assert decision_latency(_order(), outcome) is None
