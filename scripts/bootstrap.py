@@ -50,6 +50,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib import table
 from chalicelib.config import ConfigurationError, Settings
+from chalicelib.observability import METRIC_NAMES
+from scripts import dashboard as ops_view
 from scripts import render_template as rt
 
 if TYPE_CHECKING:
@@ -59,6 +61,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 TABLE_WAIT: WaiterConfigTypeDef = {"Delay": 5, "MaxAttempts": 60}
+# The archive's retention, as the stack's ArchiveRetentionDays parameter defaults it.
+ARCHIVE_DAYS = int(ops_view.parameters()[ops_view.ARCHIVE_PARAMETER]["Default"])
 # Chalice's deployer retries a call with a fixed delay between attempts and a bound on
 # them (chalice/awsclient.py: DELAY_TIME = 5 s; 10 attempts for event source mapping
 # updates while "event source mapping ... is in use"). The same here.
@@ -440,8 +444,8 @@ def finish_rule_target(
         raise BootstrapError(f"rule {rule}: put_targets failed: {answer.get('FailedEntries')}")
 
 
-def finish(stage: Stage, clients: Clients) -> None:
-    """Step 3: the failure handling ``chalice deploy`` does not set."""
+def finish(stage: Stage, clients: Clients, archive_days: int = ARCHIVE_DAYS) -> None:
+    """Step 3: the failure handling, dashboard and archive ``chalice deploy`` does not set."""
     rt.stage_stream(stage.config, stage.name)  # bootstrapped: the stream ARN is set
     arns = stage_queue_arns(stage, clients.sqs)
     aggregator = stage.function_name(rt.AGGREGATOR.name)
@@ -467,6 +471,60 @@ def finish(stage: Stage, clients: Clients) -> None:
             DestinationConfig={"OnFailure": {"Destination": destination}},
         )
         print(f"{function}: rule DLQ, retry policy and on-failure destination set")
+    ensure_dashboard(stage, clients.cloudwatch, clients.cloudwatch.meta.region_name)
+    ensure_archive(stage, clients.events, rt.StreamArn.parse(stage.stream_arn), archive_days)
+    print(f"dashboard {dashboard_name(stage)}; archive: {archive_days or 'none'} day(s)")
+
+
+def dashboard_name(stage: Stage) -> str:
+    return f"{stage.config['app_name']}-{stage.name}"
+
+
+def archive_name(stage: Stage) -> str:
+    return f"{stage.config['app_name']}-{stage.name}-aggregated"
+
+
+def ensure_dashboard(stage: Stage, cloudwatch: Any, region: str) -> None:
+    """The template's dashboard, with this stage's function and queue names."""
+    body = ops_view.widgets(
+        METRIC_NAMES,
+        [stage.function_name(spec.name) for spec in rt.FUNCTIONS],
+        stage.function_name(rt.AGGREGATOR.name),
+        [stage.queue_name(queue) for queue in rt.QUEUES],
+        region,
+    )
+    cloudwatch.put_dashboard(
+        DashboardName=dashboard_name(stage), DashboardBody=json.dumps({"widgets": body})
+    )
+
+
+def ensure_archive(
+    stage: Stage, events: EventBridgeClient, stream: rt.StreamArn | None, days: int
+) -> None:
+    """The template's archive of the aggregated events; ``days`` 0: none (and removed)."""
+    name = archive_name(stage)
+    try:
+        events.describe_archive(ArchiveName=name)
+        exists = True
+    except ClientError as err:
+        if error_code(err) != "ResourceNotFoundException":
+            raise
+        exists = False
+    if days == 0:
+        if exists:
+            events.delete_archive(ArchiveName=name)
+        return
+    settings = stage.settings
+    pattern = json.dumps({"source": [settings.event_source], "detail-type": [settings.detail_type]})
+    if exists:
+        events.update_archive(ArchiveName=name, EventPattern=pattern, RetentionDays=days)
+    elif stream is not None:
+        events.create_archive(
+            ArchiveName=name,
+            EventSourceArn=stream.arn("events", f"event-bus/{settings.event_bus_name}"),
+            EventPattern=pattern,
+            RetentionDays=days,
+        )
 
 
 # --- teardown -------------------------------------------------------------------------
@@ -495,6 +553,12 @@ def teardown(stage: Stage, clients: Clients) -> None:
             f"{stage.name} first"
         )
     clients.cloudwatch.delete_alarms(AlarmNames=stage.alarm_names())
+    try:
+        clients.cloudwatch.delete_dashboards(DashboardNames=[dashboard_name(stage)])
+    except ClientError as err:
+        if error_code(err) not in ("ResourceNotFound", "DashboardNotFoundError"):
+            raise
+    ensure_archive(stage, clients.events, None, 0)
     for queue in rt.QUEUES:
         try:
             url = clients.sqs.get_queue_url(QueueName=stage.queue_name(queue))["QueueUrl"]
@@ -519,6 +583,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--stage", required=True)
     parser.add_argument("--config", type=Path, default=rt.CHALICE_DIR / "config.json")
     parser.add_argument("--alarm-topic-arn", help="SNS topic for the alarms (step 1)")
+    parser.add_argument(
+        "--archive-days",
+        type=int,
+        default=ARCHIVE_DAYS,
+        help="days the archive keeps the aggregated events; 0: no archive (step 3)",
+    )
     step = parser.add_mutually_exclusive_group()
     step.add_argument("--finish", action="store_true", help="step 3, after chalice deploy")
     step.add_argument("--teardown", action="store_true", help="after chalice delete")
@@ -533,7 +603,7 @@ def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> i
         if args.teardown:
             teardown(stage, aws)
         elif args.finish:
-            finish(stage, aws)
+            finish(stage, aws, args.archive_days)
         else:
             prepare(stage, aws, args.alarm_topic_arn)
             print(f"next: chalice deploy --stage {stage.name}, then")

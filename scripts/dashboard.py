@@ -53,14 +53,14 @@ def _app_metric(name: str, **options: str) -> list[Any]:
     return line + [options] if options else line
 
 
-def _widget(title: str, metrics: list[list[Any]], stat: str = "Sum") -> dict[str, Any]:
+def _widget(title: str, metrics: list[list[Any]], region: str, stat: str = "Sum") -> dict[str, Any]:
     return {
         "type": "metric",
         "width": WIDTH,
         "height": HEIGHT,
         "properties": {
             "title": title,
-            "region": "${AWS::Region}",
+            "region": region,
             "stat": stat,
             "period": 60,
             "view": "timeSeries",
@@ -70,43 +70,39 @@ def _widget(title: str, metrics: list[list[Any]], stat: str = "Sum") -> dict[str
 
 
 def widgets(
-    metric_names: Sequence[str], function_suffixes: Sequence[str], queue_ids: Sequence[str]
+    metric_names: Sequence[str],
+    function_names: Sequence[str],
+    aggregator: str,
+    queue_names: Sequence[str],
+    region: str,
 ) -> list[dict[str, Any]]:
-    """Every widget of the dashboard; ``${QueueId}`` stands for each queue's name."""
+    """Every widget of the dashboard, for the given function and queue names."""
     others = [n for n in metric_names if n not in (*HEADLINE, *PUBLISHING, DECISION_LATENCY)]
-    functions = ["${AWS::StackName}-" + suffix for suffix in function_suffixes]
     found = [
-        _widget("Orders per minute", [_app_metric(n) for n in HEADLINE]),
-        _widget("Publishing", [_app_metric(n) for n in PUBLISHING]),
+        _widget("Orders per minute", [_app_metric(n) for n in HEADLINE], region),
+        _widget("Publishing", [_app_metric(n) for n in PUBLISHING], region),
         _widget(
             "Decision latency (last check to outcome, ms)",
             [_app_metric(DECISION_LATENCY, stat=s, label=s) for s in ("p50", "p99")],
+            region,
             stat="p50",
         ),
-        _widget("Other app metrics", [_app_metric(n) for n in others]),
+        _widget("Other app metrics", [_app_metric(n) for n in others], region),
         _widget(
             "Aggregator IteratorAge (ms)",
-            [["AWS/Lambda", "IteratorAge", "FunctionName", "${AWS::StackName}-aggregator"]],
+            [["AWS/Lambda", "IteratorAge", "FunctionName", aggregator]],
+            region,
             stat="Maximum",
         ),
     ]
     for metric, stat in LAMBDA_METRICS:
-        found.append(
-            _widget(
-                f"Functions: {metric}",
-                [["AWS/Lambda", metric, "FunctionName", name] for name in functions],
-                stat=stat,
-            )
-        )
+        lines: list[list[Any]] = [["AWS/Lambda", metric, "FunctionName", n] for n in function_names]
+        found.append(_widget(f"Functions: {metric}", lines, region, stat=stat))
+    depth: list[list[Any]] = [
+        ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q] for q in queue_names
+    ]
     found.append(
-        _widget(
-            "Queues: messages waiting (DLQs and failure destinations)",
-            [
-                ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"${{{q}}}"]
-                for q in queue_ids
-            ],
-            stat="Maximum",
-        )
+        _widget("Queues: messages waiting (DLQs, failure destinations)", depth, region, "Maximum")
     )
     for index, widget in enumerate(found):
         widget["x"] = (index % 2) * WIDTH
@@ -117,7 +113,20 @@ def widgets(
 def dashboard(
     metric_names: Sequence[str], function_suffixes: Sequence[str], queue_ids: Sequence[str]
 ) -> dict[str, Any]:
-    body = json.dumps({"widgets": widgets(metric_names, function_suffixes, queue_ids)})
+    """The stack's dashboard: names are CloudFormation substitutions (``${QueueId}``
+    stands for each queue's name)."""
+    functions = ["${AWS::StackName}-" + suffix for suffix in function_suffixes]
+    body = json.dumps(
+        {
+            "widgets": widgets(
+                metric_names,
+                functions,
+                "${AWS::StackName}-aggregator",
+                [f"${{{q}}}" for q in queue_ids],
+                "${AWS::Region}",
+            )
+        }
+    )
     names = {q: {"Fn::GetAtt": [q, "QueueName"]} for q in queue_ids}
     return {
         "Type": "AWS::CloudWatch::Dashboard",

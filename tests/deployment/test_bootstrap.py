@@ -23,6 +23,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib import table
+from chalicelib.observability import DEFAULT_NAMESPACE, METRIC_NAMES
 from scripts import bootstrap, deploy
 from scripts import render_template as rt
 from tests.deployment.test_template import EXPECTED_ACTIONS, INTERPRETER_RUNTIME
@@ -554,3 +555,31 @@ def test_deploy_refuses_an_interpreter_whose_runtime_lambda_does_not_offer(
 def test_this_interpreter_deploys_a_supported_runtime() -> None:
     assert deploy.interpreter_runtime() == INTERPRETER_RUNTIME
     assert INTERPRETER_RUNTIME in deploy.SUPPORTED_RUNTIMES
+
+
+def test_finish_puts_the_dashboard_and_the_archive_of_the_template(
+    config_path: Path, clients: bootstrap.Clients
+) -> None:
+    config = config_path
+    assert run(config, clients) == 0
+    chalice_deploy(clients, config)
+    assert run(config, clients, "--finish") == 0
+    stage = bootstrap.load_stage(config, STAGE)
+    body = json.loads(
+        clients.cloudwatch.get_dashboard(DashboardName=bootstrap.dashboard_name(stage))[
+            "DashboardBody"
+        ]
+    )
+    lines = [line for w in body["widgets"] for line in w["properties"]["metrics"]]
+    assert {line[1] for line in lines if line[0] == DEFAULT_NAMESPACE} == set(METRIC_NAMES)
+    errors = {line[3] for line in lines if line[:2] == ["AWS/Lambda", "Errors"]}
+    assert errors == {stage.function_name(spec.name) for spec in rt.FUNCTIONS}
+    archive = clients.events.describe_archive(ArchiveName=bootstrap.archive_name(stage))
+    assert archive["RetentionDays"] == bootstrap.ARCHIVE_DAYS
+    assert json.loads(archive["EventPattern"]) == {
+        "source": [stage.settings.event_source],
+        "detail-type": [stage.settings.detail_type],
+    }
+    assert run(config, clients, "--finish", "--archive-days", "0") == 0
+    names = [a["ArchiveName"] for a in clients.events.list_archives()["Archives"]]
+    assert bootstrap.archive_name(stage) not in names
