@@ -840,10 +840,19 @@ def stage_policy_files(config: Mapping[str, Any], stage: str, chalice_dir: Path)
     """The policy files of one bootstrapped stage, by path (``scripts.bootstrap``)."""
     check_chalice_config(config, stage)
     targets = stage_targets(config, stage)
-    return {
-        chalice_dir / policy_file_name(stage, spec.name): to_json(policy_document(spec, targets))
-        for spec in FUNCTIONS
-    }
+    files = {}
+    for spec in FUNCTIONS:
+        document = policy_document(spec, targets)
+        if stage_traced(config, stage):
+            document["Statement"].append(ops_view.tracing_statement()["Fn::If"][1])
+        files[chalice_dir / policy_file_name(stage, spec.name)] = to_json(document)
+    return files
+
+
+def stage_traced(config: Mapping[str, Any], stage: str) -> bool:
+    """Chalice's own ``"xray": true`` (top level or in the stage) turns on active tracing
+    under ``chalice deploy``; its functions then need X-Ray's write calls."""
+    return bool(config["stages"][stage].get("xray", config.get("xray", False)))
 
 
 def rendered_files(chalice_dir: Path = CHALICE_DIR) -> dict[Path, str]:

@@ -25,6 +25,7 @@ from moto import mock_aws
 from chalicelib import table
 from chalicelib.observability import DEFAULT_NAMESPACE, METRIC_NAMES
 from scripts import bootstrap, deploy
+from scripts import dashboard as ops_view
 from scripts import render_template as rt
 from tests.deployment.test_template import EXPECTED_ACTIONS, INTERPRETER_RUNTIME
 
@@ -583,3 +584,23 @@ def test_finish_puts_the_dashboard_and_the_archive_of_the_template(
     assert run(config, clients, "--finish", "--archive-days", "0") == 0
     names = [a["ArchiveName"] for a in clients.events.list_archives()["Archives"]]
     assert bootstrap.archive_name(stage) not in names
+
+
+def test_a_stage_with_chalice_xray_gets_the_xray_write_calls(
+    config_path: Path, clients: bootstrap.Clients
+) -> None:
+    config = json.loads(config_path.read_text())
+    assert run(config_path, clients) == 0
+    untraced = json.loads(
+        (config_path.parent / rt.policy_file_name(STAGE, "aggregator")).read_text()
+    )
+    assert not [s for s in untraced["Statement"] if s["Action"][0].startswith("xray:")]
+    config["stages"][STAGE]["xray"] = True
+    config_path.write_text(json.dumps(config))
+    assert run(config_path, clients) == 0
+    for spec in rt.FUNCTIONS:
+        document = json.loads(
+            (config_path.parent / rt.policy_file_name(STAGE, spec.name)).read_text()
+        )
+        xray = [s for s in document["Statement"] if s["Action"][0].startswith("xray:")]
+        assert xray == [ops_view.tracing_statement()["Fn::If"][1]], spec.name
