@@ -195,13 +195,13 @@ def _filtered_mappings(
             reader = FilteredStreamReader(clients.streams, arn, REGION, pattern)
             readers.append(reader)
             mappings.append(
-                StreamMapping(
-                    name=source.name,
-                    handler=app.handler_map[source.name],
-                    reader=reader,
-                    batch_size=source.batch_size,
-                    failures=failures,
-                    window_seconds=source.maximum_batching_window_in_seconds,
+                StreamMapping.for_handler(
+                    source.name,
+                    app.handler_map[source.name],
+                    reader,
+                    source.batch_size,
+                    failures,
+                    source.maximum_batching_window_in_seconds,
                 )
             )
     return mappings, readers
@@ -332,12 +332,12 @@ def _consumer(
     def handler(event: dict[str, Any], context: Any) -> None:
         aggregator.handle(event, context)
 
-    return StreamMapping(
-        name="reference_aggregator",
-        handler=meter.wrap("reference_aggregator", handler),
-        reader=reader,
-        batch_size=batch_size,
-        failures=FailureQueue(),
+    return StreamMapping.for_handler(
+        "reference_aggregator",
+        meter.wrap("reference_aggregator", handler),
+        reader,
+        batch_size,
+        FailureQueue(),
     )
 
 

@@ -13,14 +13,21 @@ Example::
 
 from __future__ import annotations
 
+import os
 import re
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from local.bus import EventTap, Router
+from local.lambdas import Clock, Functions
+from local.resources import LocalQueues
 from local.streams import FailureQueue, StreamMapping, StreamReader
+from local.template import ProjectSettings, StreamSettings
 
 Hop = Callable[[str], None]
 # EventBridge retries an asynchronous Lambda invocation twice before giving up.
@@ -81,7 +88,15 @@ def resolve_stream_arn(dynamodb: Any, configured: str) -> str:
 
 
 class Pipeline:
-    """Every event source of one Chalice app, fed from one AWS endpoint."""
+    """Every event source of one Chalice app, fed from one AWS endpoint.
+
+    ``settings`` are the app's deployment settings (:class:`local.template.ProjectSettings`);
+    by default they are read from ``project_dir`` (default: the working directory, as
+    Chalice's CLI does). ``stream_workers`` > 1 runs that many stream batches at once
+    (``ParallelizationFactor`` lanes); 1 runs them one after another (tests).
+    ``stream_overrides`` replaces settings of every stream mapping, by
+    :class:`local.template.StreamSettings` field name (tests that pin one aspect).
+    """
 
     def __init__(
         self,
@@ -90,35 +105,66 @@ class Pipeline:
         account: str,
         region: str,
         on_hop: Hop | None = None,
-        max_attempts: int = 3,
         stream_filters: dict[str, list[Any]] | None = None,
         event_workers: int = 1,
+        settings: ProjectSettings | None = None,
+        project_dir: Path | None = None,
+        clock: Clock | None = None,
+        shards: int = 1,
+        stream_workers: int = 1,
+        duplicate_rate: float = 0.0,
+        seed: int | None = None,
+        function_prefix: str | None = None,
+        stream_overrides: dict[str, Any] | None = None,
     ) -> None:
-        from chalice.app import DynamoDBEventConfig, ScheduledEventConfig
-
+        self.settings = settings or ProjectSettings.load(
+            project_dir or Path.cwd(), app, None, dict(os.environ)
+        )
+        self.clock = clock or Clock()
+        self.account = account
+        self.region = region
         self.failures = FailureQueue()
         self._hop = on_hop or (lambda line: None)
+        self._clients = clients
+        self.functions = Functions(
+            app.handler_map,
+            self.settings.functions,
+            self.clock,
+            account,
+            region,
+            function_prefix or f"{app.app_name}-local",
+        )
         self.router = Router.from_app(app)
         self.tap = EventTap(clients.sqs, clients.events, account, region)
+        self._queues = LocalQueues(clients.sqs)
+        for queue in self.settings.queues.values():
+            self._queues.ensure(queue, self.settings.queues)
+        self._stream_pool = ThreadPoolExecutor(stream_workers) if stream_workers > 1 else None
         self.mappings = [
             StreamMapping(
-                name=source.name,
-                handler=app.handler_map[source.name],
-                reader=StreamReader(
-                    clients.streams,
-                    resolve_stream_arn(clients.dynamodb, source.stream_arn),
-                    region,
+                replace(
+                    _with_filters(stream, (stream_filters or {}).get(stream.function)),
+                    **(stream_overrides or {}),
                 ),
-                batch_size=source.batch_size,
-                failures=self.failures,
-                window_seconds=source.maximum_batching_window_in_seconds,
-                max_attempts=max_attempts,
+                self.functions,
+                StreamReader(
+                    clients.streams,
+                    resolve_stream_arn(clients.dynamodb, stream.stream_arn),
+                    region,
+                    stream.starting_position,
+                ),
+                self.failures,
                 on_hop=self._hop,
-                filters=(stream_filters or {}).get(source.name),
+                destination=self._queues.send,
+                shards=shards,
+                executor=self._stream_pool,
+                duplicate_rate=duplicate_rate,
+                seed=seed,
             )
-            for source in app.event_sources
-            if isinstance(source, DynamoDBEventConfig)
+            for stream in self.settings.streams.values()
         ]
+        from chalice.app import ScheduledEventConfig
+
         self.schedules = [
             Schedule(
                 source.name,
@@ -135,7 +181,7 @@ class Pipeline:
         self._in_flight: set[Future[None]] = set()
 
     def pump(self) -> bool:
-        """One round: one batch per stream mapping, then every event on the bus."""
+        """One round: due stream batches of every mapping, then every event on the bus."""
         worked = False
         for mapping in self.mappings:
             worked = mapping.step() or worked
@@ -154,18 +200,19 @@ class Pipeline:
         wait(list(self._in_flight))
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in (self._pool, self._stream_pool):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def run_until_idle(self, max_rounds: int = 10_000) -> None:
         """Pump until streams and bus are empty (tests; batching windows are skipped)."""
         for _ in range(max_rounds):
+            for mapping in self.mappings:
+                mapping.flush_window()
             worked = self.pump()
             self.settle()
             if not worked and all(m.idle for m in self.mappings):
                 return
-            for mapping in self.mappings:
-                mapping.flush_window()
         raise RuntimeError("pipeline did not settle")
 
     def run_schedules(self) -> None:
@@ -174,8 +221,29 @@ class Pipeline:
             self._hop(f"schedule → {schedule.name}: {self.run_schedule(schedule)}")
 
     def run_schedule(self, schedule: Schedule) -> Any:
-        """Run one ``@app.schedule`` handler with a scheduled event; return its result."""
-        return schedule.handler(_scheduled_event(schedule), None)
+        """Run one ``@app.schedule`` handler with a scheduled event; return its result
+        (its exception is raised again; a timeout raises :class:`TimeoutError`)."""
+        outcome = self.functions.invoke(schedule.name, self.scheduled_event(schedule))
+        if outcome.exception is not None:
+            raise outcome.exception
+        if outcome.failed:
+            raise TimeoutError(outcome.error)
+        return outcome.value
+
+    def scheduled_event(self, schedule: Schedule) -> dict[str, Any]:
+        """EventBridge's scheduled event: ISO time, region, account, the rule's ARN."""
+        rule = self.functions.deployed_name(schedule.name)
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.account,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.region,
+            "resources": [f"arn:aws:events:{self.region}:{self.account}:rule/{rule}"],
+            "detail": {},
+        }
 
     def _route(self, event: dict[str, Any]) -> None:
         detail = event.get("detail") or {}
@@ -197,6 +265,10 @@ class Pipeline:
                     self.failures.add(rule.name, [event], "event delivery failed")
 
 
+def _with_filters(stream: StreamSettings, filters: list[Any] | None) -> StreamSettings:
+    return stream if filters is None else replace(stream, filters=filters)
+
+
 def _invoke(
     handler: Callable[..., Any], event: dict[str, Any], hop: Hop, detail: dict[str, Any]
 ) -> bool:
@@ -213,17 +285,3 @@ def _invoke(
 
 def _expression(expression: Any) -> str:
     return expression if isinstance(expression, str) else str(expression.to_string())
-
-
-def _scheduled_event(schedule: Schedule) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": "local-schedule",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "000000000000",
-        "time": "",
-        "region": "local",
-        "resources": [f"local:rule/{schedule.name}"],
-        "detail": {},
-    }

@@ -33,9 +33,10 @@ from typing import Any
 
 from local.embedded_aws import EmbeddedAws
 from local.faults import FaultProxy
-from local.filters import stream_filters
+from local.lambdas import Clock
 from local.pipeline import AwsClients, Pipeline
-from local.resources import ensure_events_table
+from local.resources import ensure_table
+from local.template import ProjectSettings
 
 # `chalice local` serves on 8000; the runtime serves the same routes next to it.
 DEFAULT_PORT = 8001
@@ -74,6 +75,14 @@ class RuntimeOptions:
     fault_seed: int | None = None
     # Concurrent EventBridge → Lambda deliveries (Lambda runs them side by side).
     event_workers: int = 8
+    # Stream batches run at once across all lanes (ParallelizationFactor × shards).
+    stream_workers: int = 16
+    # Virtual shards of each stream; records are spread by partition key.
+    stream_shards: int = 1
+    # Fraction of stream batches and EventBridge events delivered a second time.
+    duplicate_rate: float = 0.0
+    # Scaled seconds per real second (record ages, timeouts, windows, back-offs).
+    time_scale: float = 1.0
 
 
 class Printer:
@@ -142,19 +151,27 @@ class LocalRuntime:
         clients = AwsClients.from_session(
             boto3.session.Session(region_name=REGION), endpoint_url=endpoint
         )
-        if "TABLE_NAME" in stage_env:
-            arn = ensure_events_table(clients.dynamodb, stage_env["TABLE_NAME"])
-            self.say(f"events table {stage_env['TABLE_NAME']} ready, stream {arn}")
         app = config.chalice_app
-        filters = stream_filters(self.options.project_dir, list(app.handler_map))
+        settings = ProjectSettings.load(self.options.project_dir, app, config, dict(stage_env))
+        for spec in settings.tables.values():
+            arn = ensure_table(clients.dynamodb, spec)
+            self.say(f"table {spec.name} ready" + (f", stream {arn}" if arn else ""))
+        for stream in settings.streams.values():
+            self.say(f"stream trigger {stream.function}: {stream.as_properties()}")
         self.pipeline = Pipeline(
             app,
             clients,
             ACCOUNT,
             REGION,
             on_hop=self.say,
-            stream_filters=filters,
             event_workers=self.options.event_workers,
+            settings=settings,
+            clock=Clock(self.options.time_scale),
+            shards=self.options.stream_shards,
+            stream_workers=self.options.stream_workers,
+            duplicate_rate=self.options.duplicate_rate,
+            seed=self.options.fault_seed,
+            function_prefix=f"{config.app_name}-{self.options.stage}",
         )
         for rule in self.pipeline.router.rules:
             self.say(f"rule {rule.name}: {rule.pattern}")

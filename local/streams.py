@@ -1,36 +1,67 @@
-"""DynamoDB stream → ``on_dynamodb_record`` handlers, with Lambda's semantics.
+"""DynamoDB stream → ``on_dynamodb_record`` handlers, as Lambda's event source mapping runs.
 
 :class:`StreamReader` reads a table's stream shard by shard and shapes each record as
-Lambda delivers it (``eventSourceARN``, numeric ``ApproximateCreationDateTime`` …).
-:class:`StreamMapping` plays the event source mapping: batches of ``batch_size`` after
-the batching window, in stream order; an exception splits the batch and retries it
-(bisect), a ``batchItemFailures`` response resumes from the lowest failed record, and a
-record that still fails after ``max_attempts`` goes to the :class:`FailureQueue` while
-the shard moves on. Records that match none of the mapping's ``filters`` (Lambda's
-``FilterCriteria``) are dropped before batching, as Lambda does.
+Lambda delivers it (``eventSourceARN``, numeric ``ApproximateCreationDateTime`` …). It
+starts where ``StartingPosition`` says: ``TRIM_HORIZON`` at the oldest record, ``LATEST``
+at the end of each shard when the mapping is created.
+
+:class:`StreamMapping` plays the mapping with the settings of
+:class:`local.template.StreamSettings` (services-ddb-params, services-dynamodb-errors,
+services-ddb-batchfailurereporting):
+
+* records that match none of ``FilterCriteria`` are dropped before batching;
+* records are spread over ``shards`` virtual shards by partition key and, within a shard,
+  over ``ParallelizationFactor`` lanes by item (partition and sort key). Each lane has at
+  most one batch in flight, so records of one item are never in two in-flight batches and
+  keep their order; items of one partition key may run side by side;
+* a batch goes when it has ``BatchSize`` records or the batching window has passed;
+* a function error (an exception or a timeout) bisects the batch when
+  ``BisectBatchOnFunctionError`` is on (splitting uses no retry), otherwise it is a retry;
+* a ``batchItemFailures`` response counts only with ``ReportBatchItemFailures``: the lane
+  checkpoints before the lowest reported sequence number and retries from there. An
+  identifier that names no record of the batch fails the whole batch. Without
+  ``ReportBatchItemFailures`` the response is ignored and the batch succeeded;
+* after ``MaximumRetryAttempts`` retries, or once a record of the retried batch is older
+  than ``MaximumRecordAgeInSeconds``, the whole retried batch is discarded: one message in
+  Lambda's on-failure shape (``DDBStreamBatchInfo``, ``requestContext``,
+  ``responseContext``) goes to the ``DestinationConfig.OnFailure`` queue and the lane moves
+  on. ``-1`` means no limit.
 
 Example::
 
     reader = StreamReader(streams_client, stream_arn, region="us-east-1")
-    mapping = StreamMapping("aggregator", handler, reader, batch_size=100, failures=queue)
+    mapping = StreamMapping(settings, functions, reader, failures=queue)
     while mapping.step():
         pass
 """
 
 from __future__ import annotations
 
+import json
+import random
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-Handler = Callable[[dict[str, Any], Any], Any]
+from local.lambdas import Clock, Functions, Outcome
+from local.template import StreamSettings
+
 Hop = Callable[[str], None]
+# Lambda's condition names in on-failure records. "RetryAttemptsExhausted" is the one
+# Lambda's documentation shows (services-dynamodb-errors); the record-age condition is not
+# shown there, so the runtime names it after the setting.
+RETRIES_EXHAUSTED = "RetryAttemptsExhausted"
+RECORD_TOO_OLD = "MaximumRecordAgeExceeded"
 
 
-def lambda_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
+def lambda_record(
+    record: Mapping[str, Any], stream_arn: str, region: str, shard_id: str = ""
+) -> dict[str, Any]:
     """A stream record as Lambda hands it to a function."""
     shaped = dict(record)
     data = dict(shaped.get("dynamodb") or {})
@@ -45,7 +76,13 @@ def lambda_record(record: Mapping[str, Any], stream_arn: str, region: str) -> di
     shaped.setdefault("awsRegion", region)
     shaped.setdefault("eventSource", "aws:dynamodb")
     shaped.setdefault("eventVersion", "1.1")
+    if shard_id:
+        # Not part of the record Lambda delivers; removed before invocation.
+        shaped[_SHARD] = shard_id
     return shaped
+
+
+_SHARD = "__local_shard_id"
 
 
 def describe_record(record: Mapping[str, Any]) -> str:
@@ -64,12 +101,21 @@ class StreamReader:
     def __init__(
         self, client: Any, stream_arn: str, region: str, position: str = "TRIM_HORIZON"
     ) -> None:
+        if position not in ("TRIM_HORIZON", "LATEST"):
+            raise ValueError(
+                f"StartingPosition {position!r}: DynamoDB streams take TRIM_HORIZON or LATEST"
+            )
         self.stream_arn = stream_arn
         self._client = client
         self._region = region
         self._position = position
         self._iterators: dict[str, str | None] = {}
-        self._shards_checked = 0.0
+        self._shards_checked = float("-inf")
+        self.partition_key: str | None = None
+        # The mapping's starting position applies to the shards that exist when it is
+        # created; a shard that appears later holds only newer records.
+        self._refresh_shards()
+        self._position = "TRIM_HORIZON"
 
     def _refresh_shards(self) -> None:
         """Pick up new shards, at most once a second (DescribeStream is not free)."""
@@ -77,6 +123,9 @@ class StreamReader:
             return
         self._shards_checked = time.monotonic()
         description = self._client.describe_stream(StreamArn=self.stream_arn)
+        for key in description["StreamDescription"].get("KeySchema", []):
+            if key.get("KeyType") == "HASH":
+                self.partition_key = key["AttributeName"]
         for shard in description["StreamDescription"].get("Shards", []):
             shard_id = shard["ShardId"]
             if shard_id not in self._iterators:
@@ -94,16 +143,18 @@ class StreamReader:
             page = self._client.get_records(ShardIterator=iterator, Limit=limit - len(records))
             self._iterators[shard_id] = page.get("NextShardIterator")
             records.extend(
-                lambda_record(r, self.stream_arn, self._region) for r in page.get("Records", [])
+                lambda_record(r, self.stream_arn, self._region, shard_id)
+                for r in page.get("Records", [])
             )
         return records
 
 
 @dataclass
 class FailureQueue:
-    """Records a mapping gave up on (Lambda's on-failure destination)."""
+    """What the mappings discarded: each record, and each on-failure message sent."""
 
     entries: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, function: str, records: list[dict[str, Any]], error: str) -> None:
@@ -111,138 +162,330 @@ class FailureQueue:
             for record in records:
                 self.entries.append({"function": function, "error": error, "record": record})
 
+    def add_message(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            self.messages.append(message)
+
+
+# Sends an on-failure message (a JSON document) to a local queue by name.
+Destination = Callable[[str, dict[str, Any]], None]
+
+
+def _stable_hash(value: Any) -> int:
+    return zlib.crc32(json.dumps(value, sort_keys=True, default=str).encode())
+
+
+def _keys(record: Mapping[str, Any]) -> dict[str, Any]:
+    keys: dict[str, Any] = (record.get("dynamodb") or {}).get("Keys") or {}
+    return keys
+
+
+@dataclass
+class _Lane:
+    """One of the ``ParallelizationFactor`` batch sequences of a (virtual) shard."""
+
+    key: tuple[int, int]
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    first_buffered: float = 0.0
+    cap: int = 0
+    retries: int = 0
+    invocations: int = 0
+    busy: bool = False
+
 
 class StreamMapping:
-    """One ``on_dynamodb_record`` handler fed from one stream."""
+    """One ``on_dynamodb_record`` function fed from one stream."""
 
     def __init__(
         self,
+        settings: StreamSettings,
+        functions: Functions,
+        reader: StreamReader,
+        failures: FailureQueue,
+        on_hop: Hop | None = None,
+        destination: Destination | None = None,
+        shards: int = 1,
+        executor: Executor | None = None,
+        duplicate_rate: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.function
+        self._functions = functions
+        self._clock: Clock = functions.clock
+        self._reader = reader
+        self._failures = failures
+        self._hop = on_hop or (lambda line: None)
+        self._destination = destination
+        self._shards = max(1, shards)
+        self._executor = executor
+        self._duplicate_rate = duplicate_rate
+        self._random = random.Random(seed)
+        self._lanes: dict[tuple[int, int], _Lane] = {}
+        self._lock = threading.Lock()
+        self._flush = False
+
+    @classmethod
+    def for_handler(
+        cls,
         name: str,
-        handler: Handler,
+        handler: Callable[[dict[str, Any], Any], Any],
         reader: StreamReader,
         batch_size: int,
         failures: FailureQueue,
         window_seconds: float = 0.0,
-        max_attempts: int = 3,
-        on_hop: Hop | None = None,
-        filters: list[Any] | None = None,
-    ) -> None:
-        self.name = name
-        self._filters = filters or []
-        self._handler = handler
-        self._reader = reader
-        self._batch_size = batch_size
-        self._failures = failures
-        self._window = window_seconds
-        self._max_attempts = max_attempts
-        self._hop = on_hop or (lambda line: None)
-        self._pending: list[dict[str, Any]] = []
-        self._first_buffered = 0.0
-        self._cap = batch_size
-        self._attempts = 0
-        self._failing: str | None = None
+        account: str = "123456789012",
+        region: str = "us-east-1",
+    ) -> StreamMapping:
+        """A mapping with Lambda's defaults around one plain handler (benchmarks)."""
+        settings = StreamSettings(
+            name, reader.stream_arn, batch_size, window_seconds, "TRIM_HORIZON"
+        )
+        functions = Functions({name: handler}, {}, Clock(), account, region)
+        return cls(settings, functions, reader, failures)
 
     @property
     def idle(self) -> bool:
-        return not self._pending
+        with self._lock:
+            return all(not lane.pending and not lane.busy for lane in self._lanes.values())
 
     def flush_window(self) -> None:
         """Let the records buffered so far go without waiting for the batching window."""
-        self._first_buffered = 0.0
+        self._flush = True
 
     def step(self) -> bool:
-        """Deliver at most one batch. Returns whether anything was delivered."""
+        """Read new records and start every batch that is due. Returns whether any was."""
         self._fill()
-        if not self._pending:
-            return False
-        full = len(self._pending) >= self._batch_size
-        if not full and time.monotonic() - self._first_buffered < self._window:
-            return False
-        batch = self._pending[: min(self._cap, self._batch_size)]
-        self._deliver(batch)
-        return True
+        due = self._due_batches()
+        self._flush = False
+        for lane, batch in due:
+            if self._executor is None:
+                self._deliver(lane, batch)
+            else:
+                self._executor.submit(self._deliver, lane, batch).add_done_callback(_raise)
+        return bool(due)
+
+    # --- reading and spreading ---------------------------------------------------------
+
+    def _lane_for(self, record: Mapping[str, Any]) -> _Lane:
+        keys = _keys(record)
+        partition = self._reader.partition_key
+        shard = _stable_hash(keys.get(partition) if partition else keys) % self._shards
+        lane_index = _stable_hash(keys) % max(1, self.settings.parallelization_factor)
+        key = (shard, lane_index)
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = _Lane(key, cap=self.settings.batch_size)
+        return lane
 
     def _fill(self) -> None:
-        """Read until the batch is full or the stream has nothing new. Records the
-        filters drop do not count, so a read that is all filtered out reads again."""
-        while len(self._pending) < self._batch_size:
-            read = self._reader.read(self._batch_size - len(self._pending))
+        """Read what is new; records the filters drop never reach a lane."""
+        while True:
+            read = self._reader.read(self.settings.batch_size)
             if not read:
                 return
-            fresh = [r for r in read if self._wanted(r)]
-            if fresh and not self._pending:
-                self._first_buffered = time.monotonic()
-            self._pending.extend(fresh)
+            now = self._clock.monotonic()
+            with self._lock:
+                for record in read:
+                    if not self._wanted(record):
+                        continue
+                    lane = self._lane_for(record)
+                    if not lane.pending:
+                        lane.first_buffered = now
+                    lane.pending.append(record)
 
     def _wanted(self, record: dict[str, Any]) -> bool:
         """Lambda's event filtering: no filter, or any filter matches."""
         from local.eventbridge import matches
 
-        return not self._filters or any(matches(f, record) for f in self._filters)
+        filters = self.settings.filters
+        visible = {k: v for k, v in record.items() if k != _SHARD}
+        return not filters or any(matches(f, visible) for f in filters)
 
-    def _deliver(self, batch: list[dict[str, Any]]) -> None:
+    def _due_batches(self) -> list[tuple[_Lane, list[dict[str, Any]]]]:
+        now = self._clock.monotonic()
+        due: list[tuple[_Lane, list[dict[str, Any]]]] = []
+        with self._lock:
+            for lane in self._lanes.values():
+                if lane.busy or not lane.pending:
+                    continue
+                full = len(lane.pending) >= self.settings.batch_size
+                waited = now - lane.first_buffered >= self.settings.window_seconds
+                if full or waited or self._flush or lane.retries or lane.invocations:
+                    lane.busy = True
+                    due.append(
+                        (lane, list(lane.pending[: min(lane.cap, self.settings.batch_size)]))
+                    )
+        return due
+
+    # --- delivering ----------------------------------------------------------------------
+
+    def _deliver(self, lane: _Lane, batch: list[dict[str, Any]]) -> None:
+        try:
+            self._attempt(lane, batch)
+        finally:
+            with self._lock:
+                lane.busy = False
+
+    def _attempt(self, lane: _Lane, batch: list[dict[str, Any]]) -> None:
+        limit = self.settings.maximum_record_age_seconds
+        if lane.invocations and limit >= 0 and self._oldest_age(batch) > limit:
+            self._discard(lane, batch, RECORD_TOO_OLD, None, "record older than the maximum age")
+            return
         for record in batch:
             self._hop(describe_record(record))
         self._hop(f"stream batch → {self.name}: {len(batch)} record(s)")
-        try:
-            response = self._handler({"Records": batch}, None)
-        except Exception as err:  # noqa: BLE001 - a handler's crash is data here
-            self._on_error(batch, f"{type(err).__name__}: {err}")
+        event = {"Records": [{k: v for k, v in r.items() if k != _SHARD} for r in batch]}
+        outcome = self._functions.invoke(self.name, event)
+        lane.invocations += 1
+        if outcome.failed:
+            self._on_error(lane, batch, outcome)
             return
-        self._hop(f"{self.name} returned {response}")
-        failed_ids = _failed_ids(response)
-        positions = [
-            i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] in failed_ids
-        ]
+        self._hop(f"{self.name} returned {outcome.value}")
+        failed_ids = (
+            _failed_ids(outcome.value) if self.settings.report_batch_item_failures else None
+        )
         if not failed_ids:
-            self._done(len(batch))
-        elif not positions:
-            self._on_error(batch, "batchItemFailures named records not in the batch")
-        else:
-            self._on_partial(batch, positions)
-
-    def _done(self, count: int) -> None:
-        del self._pending[:count]
-        self._attempts = 0
-        self._failing = None
-        self._cap = self._batch_size
-
-    def _on_partial(self, batch: list[dict[str, Any]], positions: list[int]) -> None:
-        """Checkpoint before the lowest failure; retry from there."""
-        lowest = min(positions)
-        del self._pending[:lowest]
-        head = batch[lowest]["dynamodb"]["SequenceNumber"]
-        if head != self._failing:
-            self._failing, self._attempts = head, 0
-        self._attempts += 1
-        self._hop(f"{self.name}: {len(positions)} record(s) failed, retry {self._attempts}")
-        if self._attempts >= self._max_attempts:
-            failed = [batch[i] for i in positions]
-            self._failures.add(self.name, failed, "reported in batchItemFailures")
-            for record in failed:
-                self._hop(f"{describe_record(record)}: sent to the failure queue")
-            ids = {r["dynamodb"]["SequenceNumber"] for r in failed}
-            self._pending = [r for r in self._pending if r["dynamodb"]["SequenceNumber"] not in ids]
-            self._attempts = 0
-
-    def _on_error(self, batch: list[dict[str, Any]], error: str) -> None:
-        """Bisect on error; a single record that keeps failing is given up."""
-        self._hop(f"{self.name} raised on {len(batch)} record(s): {error}")
-        if len(batch) > 1:
-            self._cap = max(1, len(batch) // 2)
+            self._done(lane, len(batch))
+            if self._duplicate_rate and self._random.random() < self._duplicate_rate:
+                self._hop(f"stream batch → {self.name}: {len(batch)} record(s) re-delivered")
+                self._functions.invoke(self.name, event)
             return
-        self._attempts += 1
-        if self._attempts >= self._max_attempts:
-            self._failures.add(self.name, batch, error)
-            self._hop(f"{describe_record(batch[0])}: sent to the failure queue")
-            self._done(1)
+        sequence = [r["dynamodb"]["SequenceNumber"] for r in batch]
+        positions = [i for i, number in enumerate(sequence) if number in failed_ids]
+        if len(positions) != len(failed_ids):
+            self._on_error(lane, batch, outcome, "batchItemFailures named records not in the batch")
+        else:
+            self._on_partial(lane, batch, outcome, min(positions), len(positions))
+
+    def _oldest_age(self, batch: list[dict[str, Any]]) -> float:
+        return max(self._clock.age(r["dynamodb"]["ApproximateCreationDateTime"]) for r in batch)
+
+    def _done(self, lane: _Lane, count: int) -> None:
+        with self._lock:
+            del lane.pending[:count]
+            lane.retries = 0
+            lane.invocations = 0
+            lane.cap = self.settings.batch_size
+
+    def _on_partial(
+        self, lane: _Lane, batch: list[dict[str, Any]], outcome: Outcome, lowest: int, count: int
+    ) -> None:
+        """Checkpoint before the lowest failure; the rest is retried (one retry)."""
+        with self._lock:
+            del lane.pending[:lowest]
+        retried = batch[lowest:]
+        self._hop(f"{self.name}: {count} record(s) failed")
+        self._retry_or_discard(lane, retried, outcome, "reported in batchItemFailures")
+
+    def _on_error(
+        self,
+        lane: _Lane,
+        batch: list[dict[str, Any]],
+        outcome: Outcome,
+        error: str | None = None,
+    ) -> None:
+        error = error or outcome.error or "function error"
+        self._hop(f"{self.name} raised on {len(batch)} record(s): {error}")
+        if self.settings.bisect_on_error and len(batch) > 1:
+            # Splitting a batch does not consume the retry quota.
+            with self._lock:
+                lane.cap = max(1, len(batch) // 2)
+            return
+        self._retry_or_discard(lane, batch, outcome, error)
+
+    def _retry_or_discard(
+        self, lane: _Lane, batch: list[dict[str, Any]], outcome: Outcome, error: str
+    ) -> None:
+        lane.retries += 1
+        limit = self.settings.maximum_retry_attempts
+        if limit >= 0 and lane.retries > limit:
+            self._discard(lane, batch, RETRIES_EXHAUSTED, outcome, error)
+        else:
+            self._hop(f"{self.name}: retry {lane.retries} of {len(batch)} record(s)")
+
+    def _discard(
+        self,
+        lane: _Lane,
+        batch: list[dict[str, Any]],
+        condition: str,
+        outcome: Outcome | None,
+        error: str,
+    ) -> None:
+        """Give up on the whole retried batch, as Lambda does, and tell the destination."""
+        message = self.on_failure_message(batch, condition, outcome, lane.invocations)
+        self._failures.add(self.name, batch, error)
+        self._failures.add_message(message)
+        for record in batch:
+            self._hop(f"{describe_record(record)}: sent to the failure queue")
+        queue = self.settings.on_failure_queue
+        if queue and self._destination is not None:
+            self._destination(queue, message)
+            self._hop(f"{self.name}: {len(batch)} record(s) discarded ({condition}) → {queue}")
+        else:
+            self._hop(
+                f"{self.name}: {len(batch)} record(s) discarded ({condition}), no destination"
+            )
+        self._done(lane, len(batch))
+
+    def on_failure_message(
+        self,
+        batch: list[dict[str, Any]],
+        condition: str,
+        outcome: Outcome | None,
+        invocations: int,
+    ) -> dict[str, Any]:
+        """Lambda's on-failure record for a discarded stream batch (services-dynamodb-errors)."""
+        first, last = batch[0], batch[-1]
+        response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+        if outcome is not None and outcome.failed:
+            response["functionError"] = "Unhandled"
+        return {
+            "requestContext": {
+                "requestId": outcome.request_id if outcome else "",
+                "functionArn": self._functions.arn(self.name),
+                "condition": condition,
+                "approximateInvokeCount": invocations,
+            },
+            "responseContext": response,
+            "version": "1.0",
+            "timestamp": _iso(time.time(), millis=True),
+            "DDBStreamBatchInfo": {
+                "shardId": first.get(_SHARD, ""),
+                "startSequenceNumber": first["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": last["dynamodb"]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": _iso(
+                    first["dynamodb"]["ApproximateCreationDateTime"]
+                ),
+                "approximateArrivalOfLastRecord": _iso(
+                    last["dynamodb"]["ApproximateCreationDateTime"]
+                ),
+                "batchSize": len(batch),
+                "streamArn": self._reader.stream_arn,
+            },
+        }
 
 
-def _failed_ids(response: Any) -> set[str]:
+def _iso(epoch: float, millis: bool = False) -> str:
+    moment = datetime.fromtimestamp(epoch, UTC)
+    if millis:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _raise(future: Future[None]) -> None:
+    future.result()
+
+
+def _failed_ids(response: Any) -> set[str] | None:
+    """The reported identifiers; an empty or null list (or response) is full success.
+    An entry whose ``itemIdentifier`` is missing, null or empty fails the whole batch
+    (services-ddb-batchfailurereporting), shown here as an identifier no record has."""
     if not isinstance(response, dict):
-        return set()
-    return {
-        str(item.get("itemIdentifier"))
-        for item in response.get("batchItemFailures") or []
-        if isinstance(item, dict)
-    }
+        return None
+    failures = response.get("batchItemFailures") or []
+    ids: set[str] = set()
+    for item in failures:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        ids.add(str(identifier) if identifier else "")
+    return ids or None

@@ -52,7 +52,14 @@ def make_pipeline(app: Any, aws: AwsClients) -> Pipeline:
     """The app's event sources on moto, with the stream filters the template deploys."""
     filters = stream_filters(ROOT, list(app.handler_map))
     assert filters, "the merge template defines the aggregator's stream filter"
-    return Pipeline(app, aws, ACCOUNT, REGION, stream_filters=filters)
+    return Pipeline(app, aws, ACCOUNT, REGION, stream_filters=filters, stream_overrides=ONE_LANE)
+
+
+# These in-process tests pin one batch lane per shard. With the deployed
+# ParallelizationFactor (10) Lambda may aggregate one order's two checks in two concurrent
+# batches (issue 9, case 2), so "exactly one aggregated event" does not hold there; the
+# runtime's integration tests run with the template's value. Drop this once issue 9 lands.
+ONE_LANE = {"parallelization_factor": 1}
 
 
 class LogCollector(logging.Handler):

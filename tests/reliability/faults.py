@@ -57,7 +57,7 @@ from chalicelib.store import EventStore, to_python
 from local.eventbridge import matches
 from local.pipeline import AwsClients, Pipeline, resolve_stream_arn
 from local.streams import StreamReader
-from tests.helpers import ACCOUNT, REGION, TABLE, TEST_ENV, LogCollector, post_result
+from tests.helpers import ACCOUNT, ONE_LANE, REGION, TABLE, TEST_ENV, LogCollector, post_result
 
 THROTTLED = "ProvisionedThroughputExceededException"
 THROTTLING = "ThrottlingException"
@@ -579,7 +579,9 @@ def harness(load_app: Callable[..., Any], aws: AwsClients, **env: str) -> Iterat
     app = load_app(**env)
     with ExitStack() as stack:
         client = stack.enter_context(Client(app, stage_name="local"))
-        pipeline = Pipeline(app, aws, ACCOUNT, REGION)
+        # No FilterCriteria: these tests hand the aggregator records the deployed filter
+        # would drop, to prove the handler itself copes with them.
+        pipeline = Pipeline(app, aws, ACCOUNT, REGION, stream_overrides={**ONE_LANE, "filters": []})
         db = app_dynamodb_faults()
         stack.callback(db.close)
         bus = app_events_faults()

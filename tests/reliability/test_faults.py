@@ -79,6 +79,11 @@ def h(load_app: Callable[..., Any], aws: AwsClients, clock: Clock) -> Iterator[H
         yield built
 
 
+def _stream_attempts(h: Harness) -> int:
+    """The aggregator mapping's attempts per batch: 1 + MaximumRetryAttempts (template)."""
+    return h.pipeline.settings.streams["aggregator"].maximum_retry_attempts + 1
+
+
 def _approve(h: Harness, *order_ids: str) -> None:
     for order_id in order_ids:
         assert h.post(order_id, "Account Check", "passed").status_code == 201
@@ -86,7 +91,10 @@ def _approve(h: Harness, *order_ids: str) -> None:
 
 
 def _failed_orders(h: Harness) -> list[str]:
-    return [e["record"]["dynamodb"]["Keys"]["OrderID"]["S"] for e in h.pipeline.failures.entries]
+    """Orders with records in the discarded batches (each once: Lambda discards whole
+    batches, which may hold several records of one order)."""
+    orders = [e["record"]["dynamodb"]["Keys"]["OrderID"]["S"] for e in h.pipeline.failures.entries]
+    return list(dict.fromkeys(orders))
 
 
 # --- 1. timeouts for missing checks --------------------------------------------------
@@ -220,7 +228,7 @@ def test_timeout_sweep_repairs_an_order_whose_decision_was_never_delivered(
 def test_timeout_still_happens_for_an_order_whose_stream_record_was_given_up(
     h: Harness, clock: Clock, ledger: Ledger
 ) -> None:
-    attempts = 3  # the stream mapping's bounded retries
+    attempts = _stream_attempts(h)  # the stream mapping's bounded retries
     h.db.fail("Query", times=attempts, when=for_order("stuck"))
     h.post("stuck", "Account Check", "passed")
     h.run()
@@ -461,6 +469,11 @@ def test_fault_handler_crash_on_one_record_retries_only_that_order(
     assert {o: ledger.created_for(o) for o in "axb"} == {o: ["invoiced"] for o in "axb"}
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 9, case 1: after MaximumRetryAttempts Lambda discards the whole retried "
+    "batch, so 'after' (behind the poison order in that batch) is discarded too",
+)
 def test_fault_poison_record_ends_in_the_failure_queue_and_the_shard_moves_on(
     h: Harness, ledger: Ledger
 ) -> None:
@@ -470,7 +483,7 @@ def test_fault_poison_record_ends_in_the_failure_queue_and_the_shard_moves_on(
     _approve(h, "after")
     h.run()
     assert _failed_orders(h) == ["poison"]
-    assert poison.injected == 3  # bounded: the mapping's attempts, then given up
+    assert poison.injected == _stream_attempts(h)  # bounded: the mapping's attempts
     assert h.delivered("before") == ["approved"]
     assert h.delivered("after") == ["approved"]
     _approve(h, "later")
