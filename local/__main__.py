@@ -3,6 +3,8 @@
 python -m local run [--host 127.0.0.1] [--port 8001] [--aws-port 8002] [--stage local]
                     [--endpoint URL]
 python -m local demo [--port 0] [--aws-port 0]
+
+Delivery: [--stream-shards N] [--duplicate-rate F] [--time-scale X]
 """
 
 from __future__ import annotations
@@ -60,7 +62,33 @@ def parse(argv: list[str]) -> argparse.Namespace:
             default=0.0,
             help="fraction of the app's AWS calls to fail with ThrottlingException",
         )
+        _add_delivery_options(command)
     return parser.parse_args(argv)
+
+
+def _add_delivery_options(command: argparse.ArgumentParser) -> None:
+    """How Lambda and EventBridge deliver: shards, duplicates, the clock."""
+    command.add_argument(
+        "--stream-shards",
+        type=int,
+        default=1,
+        metavar="N",
+        help="spread each stream's records over N shards by partition key",
+    )
+    command.add_argument(
+        "--duplicate-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="deliver this fraction of stream batches and EventBridge events twice",
+    )
+    command.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="run the runtime's clock X times faster (record ages, timeouts, back-offs)",
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -76,6 +104,9 @@ def main(argv: list[str]) -> int:
         env=dict(item.split("=", 1) for item in args.env),
         schedule_seconds=args.schedule_every,
         fault_rate=args.fault_rate,
+        stream_shards=args.stream_shards,
+        duplicate_rate=args.duplicate_rate,
+        time_scale=args.time_scale,
     )
     if args.command == "demo":
         from local.demo import main_demo

@@ -89,7 +89,7 @@ class Printer:
     """Prints hops, one compact line each, from any thread."""
 
     def __init__(self, write: Callable[[str], Any] | None = None) -> None:
-        self._write = write or (lambda line: print(line, flush=True))
+        self._write = write or _write_line
         self._lock = threading.Lock()
 
     def __call__(self, line: str) -> None:
@@ -260,6 +260,12 @@ def _stage_endpoint(factory: Any, stage: str) -> str:
         "AWS_ENDPOINT_URL", ""
     )
     return endpoint
+
+
+def _write_line(line: str) -> None:
+    """One write per line, so a handler printing from another thread cannot split it."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def _request_handler(say: Callable[[str], None], verbose: bool) -> Any:

@@ -148,9 +148,11 @@ def read_merge_template(project_dir: Path) -> dict[str, Any]:
 
 
 def logical_id_of(function_name: str) -> str:
-    """The function's resource in Chalice's SAM template."""
+    """The function's resource in Chalice's SAM template (the REST API's is APIHandler)."""
     from chalice.utils import to_cfn_resource_name
 
+    if function_name == "api_handler":
+        return "APIHandler"
     name: str = to_cfn_resource_name(function_name)
     return name
 
