@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from local.eventbridge import InvalidEventPattern, validate
 from local.eventbridge import matches as pattern_matches
+from local.template import TargetSettings
 
 TAP_NAME = "local-runtime-tap"
 # Every EventBridge event has version "0": this rule sees them all.
@@ -40,7 +41,14 @@ class EventTap:
         self._sqs = sqs
         self._account = account
         self._region = region
-        self._queue_url = sqs.create_queue(QueueName=TAP_NAME)["QueueUrl"]
+        self.bus = bus
+        if bus != "default":
+            try:
+                events.create_event_bus(Name=bus)
+            except events.exceptions.ResourceAlreadyExistsException:
+                pass
+        queue = TAP_NAME if bus == "default" else f"{TAP_NAME}-{bus}"
+        self._queue_url = sqs.create_queue(QueueName=queue)["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
@@ -92,6 +100,8 @@ class Rule:
     name: str
     pattern: dict[str, Any]
     handler: Callable[[dict[str, Any], Any], Any]
+    enabled: bool = True
+    bus: str = "default"
 
 
 class Router:
@@ -106,16 +116,33 @@ class Router:
         self.rules = rules
 
     @classmethod
-    def from_app(cls, app: Any) -> Router:
-        """The rules a Chalice app registered with ``@app.on_cw_event``."""
+    def from_app(cls, app: Any, targets: Mapping[str, TargetSettings] | None = None) -> Router:
+        """The rules a Chalice app registered with ``@app.on_cw_event``; their state and
+        bus from the deployment's settings (``targets``, by function name)."""
         from chalice.app import CloudWatchEventConfig
 
+        targets = targets or {}
         rules = [
-            Rule(source.name, source.event_pattern, app.handler_map[source.name])
+            Rule(
+                source.name,
+                source.event_pattern,
+                app.handler_map[source.name],
+                targets.get(source.name, TargetSettings()).enabled,
+                targets.get(source.name, TargetSettings()).event_bus,
+            )
             for source in app.event_sources
             if isinstance(source, CloudWatchEventConfig)
         ]
         return cls(rules)
 
-    def matching(self, event: dict[str, Any]) -> list[Rule]:
-        return [rule for rule in self.rules if pattern_matches(rule.pattern, event)]
+    @property
+    def buses(self) -> set[str]:
+        return {"default"} | {rule.bus for rule in self.rules}
+
+    def matching(self, event: dict[str, Any], bus: str = "default") -> list[Rule]:
+        """ENABLED rules of ``bus`` whose pattern matches (a DISABLED rule matches nothing)."""
+        return [
+            rule
+            for rule in self.rules
+            if rule.enabled and rule.bus == bus and pattern_matches(rule.pattern, event)
+        ]

@@ -1,9 +1,10 @@
-"""A fault-injecting proxy between the app and the AWS endpoint.
+"""A proxy between the app and the AWS endpoint: injected faults and AWS's own limits.
 
 Every request the app makes goes through it; a chosen fraction is answered with a
 ``ThrottlingException`` instead of being forwarded, the way a throttled AWS call looks.
-The runtime's own plumbing (stream reader, event tap) talks to the endpoint directly, so
-only the app sees the faults.
+``PutEvents`` requests are screened by :mod:`local.putevents` (entry count, request size,
+per-entry errors), as EventBridge answers them. The runtime's own plumbing (stream
+reader, event tap) talks to the endpoint directly, so only the app sees either.
 
 Example::
 
@@ -22,7 +23,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from local.putevents import screen
+
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+PUT_EVENTS = "AWSEvents.PutEvents"
 THROTTLED = json.dumps({"__type": "ThrottlingException", "message": "injected fault"}).encode()
 
 
@@ -34,6 +38,8 @@ class FaultProxy:
         self.rate = rate
         self.injected = 0
         self.forwarded = 0
+        self.refused_requests = 0
+        self.refused_entries = 0
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -57,11 +63,55 @@ class FaultProxy:
             return fail
 
     def _forward(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any, bytes]:
+        if headers.get("X-Amz-Target") == PUT_EVENTS:
+            return self._put_events(method, path, headers, body)
+        return self._send(method, path, headers, body)
+
+    def _put_events(
+        self, method: str, path: str, headers: Any, body: bytes
+    ) -> tuple[int, Any, bytes]:
+        """EventBridge's limits first; only the acceptable entries reach the endpoint."""
+        request = json.loads(body or b"{}")
+        screened = screen(request)
+        json_type = [("Content-Type", "application/x-amz-json-1.1")]
+        if screened.rejected is not None:
+            code, message = screened.rejected
+            with self._lock:
+                self.refused_requests += 1
+            answer = {"__type": code, "message": message}
+            return 400, [*json_type, ("x-amzn-ErrorType", code)], json.dumps(answer).encode()
+        entries = request.get("Entries") or []
+        passing = [e for e, error in zip(entries, screened.entry_errors, strict=True) if not error]
+        results: list[dict[str, Any]] = []
+        failed = 0
+        if passing:
+            status, upstream_headers, payload = self._send(
+                method, path, headers, json.dumps({**request, "Entries": passing}).encode()
+            )
+            if status != 200:
+                return status, upstream_headers, payload
+            answered = json.loads(payload)
+            results = list(answered.get("Entries") or [])
+            failed = int(answered.get("FailedEntryCount") or 0)
+        merged: list[dict[str, Any]] = []
+        for error in screened.entry_errors:
+            if error is None:
+                merged.append(results.pop(0))
+            else:
+                merged.append({"ErrorCode": error[0], "ErrorMessage": error[1]})
+                failed += 1
+                with self._lock:
+                    self.refused_entries += 1
+        answer_body = json.dumps({"FailedEntryCount": failed, "Entries": merged}).encode()
+        return 200, json_type, answer_body
+
+    def _send(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any, bytes]:
         connection = http.client.HTTPConnection(
             self.upstream.hostname or "127.0.0.1", self.upstream.port, timeout=30
         )
+        forwarded = {k: v for k, v in dict(headers).items() if k.lower() != "content-length"}
         try:
-            connection.request(method, path, body=body, headers=dict(headers))
+            connection.request(method, path, body=body, headers=forwarded)
             response = connection.getresponse()
             return response.status, response.getheaders(), response.read()
         finally:

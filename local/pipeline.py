@@ -14,24 +14,25 @@ Example::
 from __future__ import annotations
 
 import os
+import random
 import re
+import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from local.asyncinvoke import AsyncInvocations
 from local.bus import EventTap, Router
-from local.lambdas import Clock, Functions
+from local.lambdas import Clock, Functions, Outcome
 from local.resources import LocalQueues
 from local.streams import FailureQueue, StreamMapping, StreamReader
 from local.template import ProjectSettings, StreamSettings
 
 Hop = Callable[[str], None]
-# EventBridge retries an asynchronous Lambda invocation twice before giving up.
-EVENT_DELIVERY_ATTEMPTS = 3
 _UNIT_SECONDS = {
     "minute": 60,
     "minutes": 60,
@@ -134,8 +135,15 @@ class Pipeline:
             region,
             function_prefix or f"{app.app_name}-local",
         )
-        self.router = Router.from_app(app)
-        self.tap = EventTap(clients.sqs, clients.events, account, region)
+        self.router = Router.from_app(
+            app, {name: f.target for name, f in self.settings.functions.items()}
+        )
+        self.taps = [
+            EventTap(clients.sqs, clients.events, account, region, bus)
+            for bus in sorted(self.router.buses)
+        ]
+        self._random = random.Random(seed)
+        self._duplicate_rate = duplicate_rate
         self._queues = LocalQueues(clients.sqs)
         for queue in self.settings.queues.values():
             self._queues.ensure(queue, self.settings.queues)
@@ -178,26 +186,31 @@ class Pipeline:
         self.delivered: list[dict[str, Any]] = []
         # Lambda runs asynchronous invocations side by side; 1 keeps tests deterministic.
         self._pool = ThreadPoolExecutor(event_workers) if event_workers > 1 else None
-        self._in_flight: set[Future[None]] = set()
+        self.invocations = AsyncInvocations(
+            self.functions,
+            self._queues.send,
+            hop=self._hop,
+            executor=self._pool,
+            on_done=self._said_done,
+            on_drop=lambda d: self.failures.add(d.function, [d.event], f"event {d.reason}"),
+        )
 
-    def pump(self) -> bool:
-        """One round: due stream batches of every mapping, then every event on the bus."""
+    def pump(self, everything: bool = False) -> bool:
+        """One round: due stream batches of every mapping, every event on the bus, due
+        asynchronous invocations (``everything``: retries without their wait)."""
         worked = False
         for mapping in self.mappings:
             worked = mapping.step() or worked
-        for event in self.tap.drain():
-            worked = True
-            if self._pool is None:
-                self._route(event)
-            else:
-                future = self._pool.submit(self._route, event)
-                self._in_flight.add(future)
-                future.add_done_callback(self._in_flight.discard)
-        return worked
+        for tap in self.taps:
+            for event in tap.drain():
+                worked = True
+                self._route(event, tap.bus)
+        return self.invocations.run_due(everything) or worked
 
     def settle(self) -> None:
-        """Wait for the events being delivered right now."""
-        wait(list(self._in_flight))
+        """Wait for the invocations running right now."""
+        while not self.invocations.idle and self.invocations.running:
+            time.sleep(0.005)
 
     def close(self) -> None:
         for pool in (self._pool, self._stream_pool):
@@ -205,13 +218,14 @@ class Pipeline:
                 pool.shutdown(wait=True, cancel_futures=True)
 
     def run_until_idle(self, max_rounds: int = 10_000) -> None:
-        """Pump until streams and bus are empty (tests; batching windows are skipped)."""
+        """Pump until streams, bus and invocations are done (tests: batching windows and
+        retry waits are skipped)."""
         for _ in range(max_rounds):
             for mapping in self.mappings:
                 mapping.flush_window()
-            worked = self.pump()
+            worked = self.pump(everything=True)
             self.settle()
-            if not worked and all(m.idle for m in self.mappings):
+            if not worked and self.invocations.idle and all(m.idle for m in self.mappings):
                 return
         raise RuntimeError("pipeline did not settle")
 
@@ -245,42 +259,34 @@ class Pipeline:
             "detail": {},
         }
 
-    def _route(self, event: dict[str, Any]) -> None:
+    def _route(self, event: dict[str, Any], bus: str = "default") -> None:
+        """Each matching rule's target is invoked asynchronously (at least once: with
+        ``duplicate_rate``, some events are delivered twice, as EventBridge may)."""
         detail = event.get("detail") or {}
-        self._hop(
-            f"[order {detail.get('OrderID', '-')}] aggregated event: "
-            f"status={detail.get('status', '-')}"
-        )
+        order = detail.get("OrderID", "-") if isinstance(detail, dict) else "-"
+        status = detail.get("status", "-") if isinstance(detail, dict) else "-"
+        self._hop(f"[order {order}] aggregated event: status={status}")
         self.delivered.append(event)
-        pending = self.router.matching(event)
-        for rule in pending:
-            self._hop(f"[order {detail.get('OrderID', '-')}] rule matched → {rule.name}")
-        for attempt in range(1, EVENT_DELIVERY_ATTEMPTS + 1):
-            failed = [r for r in pending if _invoke(r.handler, event, self._hop, detail)]
-            if not failed:
-                return
-            pending = failed
-            if attempt == EVENT_DELIVERY_ATTEMPTS:
-                for rule in failed:
-                    self.failures.add(rule.name, [event], "event delivery failed")
+        copies = 2 if self._duplicate_rate and self._random.random() < self._duplicate_rate else 1
+        for rule in self.router.matching(event, bus):
+            self._hop(f"[order {order}] rule matched → {rule.name}")
+            for copy in range(copies):
+                if copy:
+                    self._hop(f"[order {order}] delivered again → {rule.name}")
+                self.invocations.submit(rule.name, event)
+
+    def _said_done(self, function: str, event: dict[str, Any], outcome: Outcome) -> None:
+        detail = event.get("detail")
+        order = detail.get("OrderID", "-") if isinstance(detail, dict) else "-"
+        if outcome.failed:
+            self._hop(f"[order {order}] handler failed: {outcome.error}")
+        else:
+            value = outcome.value
+            self._hop(f"[order {order}] handler done" + (f": {value}" if value else ""))
 
 
 def _with_filters(stream: StreamSettings, filters: list[Any] | None) -> StreamSettings:
     return stream if filters is None else replace(stream, filters=filters)
-
-
-def _invoke(
-    handler: Callable[..., Any], event: dict[str, Any], hop: Hop, detail: dict[str, Any]
-) -> bool:
-    """Call one handler; True if it raised."""
-    order = detail.get("OrderID", "-")
-    try:
-        outcome = handler(event, None)
-    except Exception as err:  # noqa: BLE001 - a handler's crash is data here
-        hop(f"[order {order}] handler failed: {type(err).__name__}: {err}")
-        return True
-    hop(f"[order {order}] handler done" + (f": {outcome}" if outcome else ""))
-    return False
 
 
 def _expression(expression: Any) -> str:

@@ -125,11 +125,15 @@ class LocalRuntime:
         os.environ.update(DUMMY_CREDENTIALS)
         os.environ.pop("AWS_PROFILE", None)
         os.environ["AWS_ENDPOINT_URL"] = endpoint
+        # The app's calls go through a proxy that applies EventBridge's PutEvents limits
+        # (and injects faults when asked); the runtime's own calls go to the endpoint.
+        self.faults = FaultProxy(endpoint, self.options.fault_rate, self.options.fault_seed)
+        self.faults.start()
         if self.options.fault_rate > 0:
-            self.faults = FaultProxy(endpoint, self.options.fault_rate, self.options.fault_seed)
-            self.faults.start()
             os.environ["AWS_ENDPOINT_URL"] = self.faults.url
             self.say(f"injecting faults into {self.options.fault_rate:.0%} of the app's calls")
+        else:
+            os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = self.faults.url
         if not self.options.verbose:
             os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
             os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -244,9 +248,16 @@ class LocalRuntime:
         if self.pipeline is not None and self.pipeline.failures.entries:
             self.say(f"failure queue holds {len(self.pipeline.failures.entries)} record(s)")
         if self.faults is not None:
-            self.say(
-                f"faults injected: {self.faults.injected}, calls forwarded: {self.faults.forwarded}"
-            )
+            if self.options.fault_rate > 0:
+                self.say(
+                    f"faults injected: {self.faults.injected}, "
+                    f"calls forwarded: {self.faults.forwarded}"
+                )
+            if self.faults.refused_requests or self.faults.refused_entries:
+                self.say(
+                    f"PutEvents refused: {self.faults.refused_requests} request(s), "
+                    f"{self.faults.refused_entries} entry(ies)"
+                )
             self.faults.stop()
             self.faults = None
         if self._moto is not None:

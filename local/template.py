@@ -323,7 +323,7 @@ def _function(
         memory_mb=int(memory),
         environment=environment,
         invoke=_async_settings(name, properties, resources, names),
-        target=_target_settings(properties, names),
+        target=_target_settings(name, properties, names),
     )
 
 
@@ -352,16 +352,23 @@ def _async_settings(
     )
 
 
-def _target_settings(properties: dict[str, Any], names: dict[str, str]) -> TargetSettings:
-    """The function's ``CloudWatchEvent``/``EventBridgeRule``/``Schedule`` event."""
-    for event in (properties.get("Events") or {}).values():
+def _target_settings(
+    name: str, properties: dict[str, Any], names: dict[str, str]
+) -> TargetSettings:
+    """The function's rule: Chalice's ``<Function>Event`` (``on_cw_event``, ``schedule``)
+    as the merge template extends it, or any ``CloudWatchEvent``/``EventBridgeRule``/
+    ``Schedule`` event of the function."""
+    events = properties.get("Events") or {}
+    chalice_event = logical_id_of(name) + "Event"
+    candidates = [events[chalice_event]] if chalice_event in events else []
+    candidates += [
+        event
+        for key, event in events.items()
+        if key != chalice_event
+        and event.get("Type") in ("CloudWatchEvent", "EventBridgeRule", "Schedule")
+    ]
+    for event in candidates:
         own = event.get("Properties") or {}
-        if not ({"Pattern", "Schedule"} & set(own)) and event.get("Type") not in (
-            "CloudWatchEvent",
-            "EventBridgeRule",
-            "Schedule",
-        ):
-            continue
         retry = own.get("RetryPolicy") or {}
         dead_letter = own.get("DeadLetterConfig") or {}
         enabled = own.get("State", "ENABLED") == "ENABLED" and own.get("Enabled", True) is not False
