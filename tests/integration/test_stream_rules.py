@@ -225,3 +225,16 @@ def test_latest_starts_at_the_end_of_the_stream() -> None:
             assert proc.stop() == 0
     finally:
         server.stop()
+
+
+def test_duplicate_rate_delivers_stream_batches_again() -> None:
+    proc, endpoint = _start("--duplicate-rate", "1")
+    try:
+        app = StreamApp(proc, endpoint)
+        app.put("env", "twice")
+        _until(lambda: len(app.calls("env")) == 2)
+        first, second = app.calls("env")
+        assert first["records"] == second["records"]
+        proc.wait_for(r"stream batch → env: 1 record\(s\) re-delivered")
+    finally:
+        assert proc.stop() == 0
