@@ -35,7 +35,10 @@ def measure(orders: int, orders_per_second: float | None = None) -> dict[str, fl
     plans = make_plans(orders, {"pass": 1.0}, seed=1, prefix="tp")
     posts = arrival_order(plans, duplicate_rate=0.0, seed=1, block=1)
     rate = 2 * orders_per_second if orders_per_second else None
-    with running(RuntimeOptions(port=0)) as runtime, watching_outcomes() as outcomes:
+    with (
+        running(RuntimeOptions(port=0, isolation="thread")) as runtime,
+        watching_outcomes() as outcomes,
+    ):
         start = time.monotonic()
         last_post = post_all(runtime.url, posts, per_second=rate)
         if not wait_for(outcomes, orders, timeout=600):

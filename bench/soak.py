@@ -2,7 +2,9 @@
 
 1,000 orders (70% both checks pass, 20% one fails, 10% one check never arrives), 10%
 duplicate posts, arrival shuffled, and 5% of the app's AWS calls failed with a
-ThrottlingException by a proxy in front of moto. Sources retry 5xx answers, as real ones
+ThrottlingException by a proxy in front of moto. The runtime plays Lambda's rules with
+the deployed stream settings (ParallelizationFactor 10 …) and delivers 10% of stream
+batches and EventBridge events twice (``--duplicate-rate``). Sources retry 5xx answers, as real ones
 would. When every order is decided it checks and prints the invariants:
 
 * approved orders = invoices, rejected orders = problem records, incomplete = timeouts;
@@ -79,15 +81,20 @@ def _view(base: str, order_id: str) -> dict[str, Any]:
     raise RuntimeError(f"could not read order {order_id}")
 
 
-def run(orders: int, fault_rate: float, seed: int, timeout_seconds: int) -> SoakResult:
+def run(
+    orders: int, fault_rate: float, seed: int, timeout_seconds: int, duplicate_rate: float = 0.1
+) -> SoakResult:
     plans: list[Plan] = make_plans(orders, MIX, seed, "soak")
     posts = arrival_order(plans, duplicate_rate=0.10, seed=seed)
+    # Handlers in this process: the soak watches outcomes by patching the app's classes.
     options = RuntimeOptions(
         port=0,
+        isolation="thread",
         env={"ORDER_TIMEOUT_SECONDS": str(timeout_seconds)},
         schedule_seconds=2.0,
         fault_rate=fault_rate,
         fault_seed=seed,
+        duplicate_rate=duplicate_rate,
     )
     start = time.monotonic()
     with running(options) as runtime, watching_outcomes() as outcomes:
@@ -158,8 +165,14 @@ def main() -> int:
     parser.add_argument("--fault-rate", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--order-timeout", type=int, default=30)
+    parser.add_argument(
+        "--duplicate-rate",
+        type=float,
+        default=0.1,
+        help="fraction of stream batches and EventBridge events the runtime delivers twice",
+    )
     args = parser.parse_args()
-    result = run(args.orders, args.fault_rate, args.seed, args.order_timeout)
+    result = run(args.orders, args.fault_rate, args.seed, args.order_timeout, args.duplicate_rate)
     print("## Soak run\n")
     print(report(result))
     return 0 if all(result.invariants.values()) else 1

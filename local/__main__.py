@@ -89,6 +89,19 @@ def _add_delivery_options(command: argparse.ArgumentParser) -> None:
         metavar="X",
         help="run the runtime's clock X times faster (record ages, timeouts, back-offs)",
     )
+    command.add_argument(
+        "--isolation",
+        choices=("process", "thread"),
+        default="process",
+        help="each function in its own worker processes (default), or all in one",
+    )
+    command.add_argument(
+        "--max-workers",
+        type=int,
+        default=4,
+        metavar="N",
+        help="worker processes (concurrent executions) per function",
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -107,6 +120,8 @@ def main(argv: list[str]) -> int:
         stream_shards=args.stream_shards,
         duplicate_rate=args.duplicate_rate,
         time_scale=args.time_scale,
+        isolation=args.isolation,
+        max_workers=args.max_workers,
     )
     if args.command == "demo":
         from local.demo import main_demo

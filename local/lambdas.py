@@ -144,6 +144,9 @@ class Functions:
             clock=self.clock,
         )
 
+    def close(self) -> None:
+        """Nothing to stop: the handlers run in this interpreter."""
+
     def invoke(self, name: str, event: dict[str, Any]) -> Outcome:
         """Run the handler; an exception or a run past the timeout is a function error."""
         request_id = str(uuid.uuid4())

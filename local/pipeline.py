@@ -117,6 +117,7 @@ class Pipeline:
         seed: int | None = None,
         function_prefix: str | None = None,
         stream_overrides: dict[str, Any] | None = None,
+        functions: Functions | None = None,
     ) -> None:
         self.settings = settings or ProjectSettings.load(
             project_dir or Path.cwd(), app, None, dict(os.environ)
@@ -127,7 +128,7 @@ class Pipeline:
         self.failures = FailureQueue()
         self._hop = on_hop or (lambda line: None)
         self._clients = clients
-        self.functions = Functions(
+        self.functions = functions or Functions(
             app.handler_map,
             self.settings.functions,
             self.clock,
@@ -216,6 +217,7 @@ class Pipeline:
         for pool in (self._pool, self._stream_pool):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+        self.functions.close()
 
     def run_until_idle(self, max_rounds: int = 10_000) -> None:
         """Pump until streams, bus and invocations are done (tests: batching windows and
@@ -241,8 +243,13 @@ class Pipeline:
         if outcome.exception is not None:
             raise outcome.exception
         if outcome.failed:
-            raise TimeoutError(outcome.error)
+            raise (TimeoutError if outcome.timed_out else RuntimeError)(outcome.error)
         return outcome.value
+
+    def submit_schedule(self, schedule: Schedule) -> None:
+        """Invoke a schedule's function asynchronously, as EventBridge does (Lambda's
+        retries and destinations apply)."""
+        self.invocations.submit(schedule.name, self.scheduled_event(schedule))
 
     def scheduled_event(self, schedule: Schedule) -> dict[str, Any]:
         """EventBridge's scheduled event: ISO time, region, account, the rule's ARN."""
@@ -276,6 +283,9 @@ class Pipeline:
                 self.invocations.submit(rule.name, event)
 
     def _said_done(self, function: str, event: dict[str, Any], outcome: Outcome) -> None:
+        if event.get("detail-type") == "Scheduled Event" and event.get("source") == "aws.events":
+            self._hop(f"schedule → {function}: {outcome.error or outcome.value}")
+            return
         detail = event.get("detail")
         order = detail.get("OrderID", "-") if isinstance(detail, dict) else "-"
         if outcome.failed:

@@ -37,6 +37,7 @@ from local.lambdas import Clock
 from local.pipeline import AwsClients, Pipeline
 from local.resources import ensure_table
 from local.template import ProjectSettings
+from local.workers import ProcessFunctions
 
 # `chalice local` serves on 8000; the runtime serves the same routes next to it.
 DEFAULT_PORT = 8001
@@ -83,6 +84,11 @@ class RuntimeOptions:
     duplicate_rate: float = 0.0
     # Scaled seconds per real second (record ages, timeouts, windows, back-offs).
     time_scale: float = 1.0
+    # "process": each function in its own worker processes with its own environment;
+    # "thread": every handler in this interpreter (one environment for all).
+    isolation: str = "process"
+    # Worker processes (concurrent execution environments) per function.
+    max_workers: int = 4
 
 
 class Printer:
@@ -162,20 +168,38 @@ class LocalRuntime:
             self.say(f"table {spec.name} ready" + (f", stream {arn}" if arn else ""))
         for stream in settings.streams.values():
             self.say(f"stream trigger {stream.function}: {stream.as_properties()}")
+        clock = Clock(self.options.time_scale)
+        prefix = f"{config.app_name}-{self.options.stage}"
+        functions = None
+        if self.options.isolation == "process":
+            functions = ProcessFunctions(
+                settings.functions,
+                clock,
+                ACCOUNT,
+                REGION,
+                prefix,
+                project_dir=self.options.project_dir,
+                stage=self.options.stage,
+                environ={k: v for k, v in os.environ.items() if k not in stage_env},
+                max_workers=self.options.max_workers,
+            )
+        else:
+            _say_shared_environment(self.say, settings)
         self.pipeline = Pipeline(
             app,
             clients,
             ACCOUNT,
             REGION,
+            functions=functions,
             on_hop=self.say,
             event_workers=self.options.event_workers,
             settings=settings,
-            clock=Clock(self.options.time_scale),
+            clock=clock,
             shards=self.options.stream_shards,
             stream_workers=self.options.stream_workers,
             duplicate_rate=self.options.duplicate_rate,
             seed=self.options.fault_seed,
-            function_prefix=f"{config.app_name}-{self.options.stage}",
+            function_prefix=prefix,
         )
         for rule in self.pipeline.router.rules:
             self.say(f"rule {rule.name}: {rule.pattern}")
@@ -218,7 +242,7 @@ class LocalRuntime:
                 for schedule in pipeline.schedules:
                     if time.monotonic() >= due[schedule.name]:
                         due[schedule.name] = time.monotonic() + every[schedule.name]
-                        self.say(f"schedule → {schedule.name}: {pipeline.run_schedule(schedule)}")
+                        pipeline.submit_schedule(schedule)
             except Exception as err:  # noqa: BLE001 - keep pumping; say what broke
                 self.say(f"pump error: {type(err).__name__}: {err}")
                 worked = False
@@ -271,6 +295,15 @@ def _stage_endpoint(factory: Any, stage: str) -> str:
         "AWS_ENDPOINT_URL", ""
     )
     return endpoint
+
+
+def _say_shared_environment(say: Callable[[str], None], settings: ProjectSettings) -> None:
+    """In one interpreter every handler sees the same environment: say what differs."""
+    seen: dict[str, str] = {}
+    for function in settings.functions.values():
+        for key, value in function.environment.items():
+            if seen.setdefault(key, value) != value:
+                say(f"note: {key} differs per function; only --isolation process applies it")
 
 
 def _write_line(line: str) -> None:

@@ -111,18 +111,29 @@ def test_concurrent_batches_keep_each_item_in_order(streams: StreamApp) -> None:
     for v in range(versions):
         for i in range(items):
             streams.put("ordered", f"item-{i}", v)
-    _until(lambda: sum(len(c["records"]) for c in streams.calls("ordered")) >= items * versions)
+
+    def ends() -> list[dict[str, Any]]:
+        return [c for c in streams.calls("ordered") if c["phase"] == "end"]
+
+    _until(lambda: sum(len(c["records"]) for c in ends()) >= items * versions)
     seen: dict[str, list[int]] = defaultdict(list)
-    calls = streams.calls("ordered")
-    for call in calls:
+    for call in ends():
         for record in call["records"]:
             seen[record["sk"]].append(int(record["v"]))
-    assert {sk: vs for sk, vs in seen.items()} == {
-        f"item-{i}": list(range(versions)) for i in range(items)
-    }
-    # ParallelizationFactor 4: batches ran side by side, never two holding one item.
-    assert max(c["concurrent"] for c in calls) > 1
-    assert all(c["same_item_in_flight"] == 0 for c in calls)
+    assert dict(seen) == {f"item-{i}": list(range(versions)) for i in range(items)}
+    # In the order the handlers said it: batches ran side by side (ParallelizationFactor
+    # 4), never two holding the same item at once.
+    in_flight: dict[str, set[str]] = {}
+    most = 0
+    for call in streams.calls("ordered"):
+        keys = {r["sk"] for r in call["records"]}
+        if call["phase"] == "start":
+            assert not any(keys & held for held in in_flight.values()), call
+            in_flight[call["request"]] = keys
+            most = max(most, len(in_flight))
+        else:
+            del in_flight[call["request"]]
+    assert most > 1
 
 
 def test_discard_after_the_retry_limit_sends_the_whole_batch_to_the_on_failure_queue(
@@ -187,10 +198,19 @@ def test_a_handler_past_its_timeout_is_a_function_error(streams: StreamApp) -> N
     assert all(c["remaining_ms"] <= 60_000 for c in streams.calls("slow"))
 
 
+def test_each_function_gets_its_own_environment(streams: StreamApp) -> None:
+    streams.put("env", "own")
+    streams.put("latest", "other")
+    _until(lambda: bool(streams.calls("env")) and bool(streams.calls("latest")))
+    # Stage variables for all; lambda_functions.env.environment_variables for env only.
+    assert [(c["colour"], c["shape"]) for c in streams.calls("env")] == [("blue", "round")]
+    assert {c["shape"] for c in streams.calls("latest")} == {None}
+
+
 def test_handlers_get_a_lambda_context_object(streams: StreamApp) -> None:
     streams.put("env", "x")
-    streams.proc.wait_for(r"env returned None", 30)
-    call = streams.calls("env")[0]
+    _until(lambda: any(r["sk"] == "x" for c in streams.calls("env") for r in c["records"]))
+    call = next(c for c in streams.calls("env") if c["records"][0]["sk"] == "x")
     assert call["function_name"] == "stream-rules-local-env"
     assert call["arn"] == "arn:aws:lambda:us-east-1:123456789012:function:stream-rules-local-env"
     assert call["memory"] == 256

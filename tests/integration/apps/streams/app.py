@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 import time
 from typing import Any
 
@@ -19,8 +18,6 @@ from chalice.app import Chalice
 app = Chalice(app_name="stream-rules")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-_lock = threading.Lock()
-_in_flight: dict[str, int] = {}
 
 
 def _stream(table: str) -> str:
@@ -37,7 +34,13 @@ def _say(handler: str, event: Any, context: Any, **extra: Any) -> None:
         for record in event
     ]
     line = json.dumps(
-        {"handler": handler, "records": records, "request": context.aws_request_id, **extra}
+        {
+            "handler": handler,
+            "records": records,
+            "request": context.aws_request_id,
+            "shape": os.environ.get("SHAPE"),
+            **extra,
+        }
     )
     sys.stdout.write(f"HANDLER {line}\n")  # one write: lines of other threads stay whole
     sys.stdout.flush()
@@ -45,21 +48,11 @@ def _say(handler: str, event: Any, context: Any, **extra: Any) -> None:
 
 @app.on_dynamodb_record(stream_arn=_stream("ordered"), batch_size=5, name="ordered")
 def ordered(event: Any) -> None:
-    # Holds each batch a while, counting batches in flight overall and per item.
+    # Says when it starts and ends each batch, holding it a while in between.
     context = event.context
-    items = {record.keys["sk"]["S"] for record in event}
-    with _lock:
-        _in_flight["all"] = _in_flight.get("all", 0) + 1
-        overlap = max(_in_flight.get(item, 0) for item in items)
-        for item in items:
-            _in_flight[item] = _in_flight.get(item, 0) + 1
-        concurrent = _in_flight["all"]
-    _say("ordered", event, context, concurrent=concurrent, same_item_in_flight=overlap)
+    _say("ordered", event, context, phase="start")
     time.sleep(0.3)
-    with _lock:
-        _in_flight["all"] -= 1
-        for item in items:
-            _in_flight[item] -= 1
+    _say("ordered", event, context, phase="end")
 
 
 @app.on_dynamodb_record(stream_arn=_stream("failing"), batch_size=10, name="failing")
@@ -109,7 +102,6 @@ def env(event: Any) -> None:
         event,
         context,
         colour=os.environ.get("COLOUR"),
-        shape=os.environ.get("SHAPE"),
         function_name=context.function_name,
         arn=context.invoked_function_arn,
         memory=context.memory_limit_in_mb,
