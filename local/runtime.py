@@ -4,8 +4,9 @@
 stream, EventBridge and schedule handlers, so the full pipeline runs without an AWS
 account or Docker:
 
-* moto's in-process server on 127.0.0.1:8002 (``--aws-port``; or ``--endpoint URL``) with
-  dummy credentials: the ``local`` stage points ``chalice local`` at the same port;
+* moto's server in a child process on 127.0.0.1:8002 (:mod:`local.motoserver`;
+  ``--aws-port``; or ``--endpoint URL``) with dummy credentials: the ``local`` stage
+  points ``chalice local`` at the same port;
 * the events table, created from :mod:`chalicelib.table`;
 * the HTTP routes, served by Chalice's own local server with the stage's environment;
 * a pump thread that runs :class:`local.pipeline.Pipeline` and the schedules.
@@ -22,6 +23,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
+import subprocess
 import sys
 import threading
 import time
@@ -31,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from local.embedded_aws import EmbeddedAws
+from local.embedded_aws import PortInUse
 from local.faults import FaultProxy
 from local.lambdas import Clock
 from local.pipeline import AwsClients, Pipeline
@@ -222,9 +225,20 @@ class LocalRuntime:
             )
 
     def _start_moto(self) -> str:
-        self._moto = EmbeddedAws("127.0.0.1", self.options.aws_port)
-        url: str = self._moto.url
-        return url
+        """moto's server in a child process (:mod:`local.motoserver`) on ``aws_port``."""
+        self._moto = subprocess.Popen(
+            [sys.executable, "-m", "local.motoserver", "--port", str(self.options.aws_port)],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._moto.stdout is not None
+        line = self._moto.stdout.readline().strip()
+        found = re.match(r"listening on (http://\S+)", line)
+        if found is None:
+            raise PortInUse(line.removeprefix("error: ") or "the embedded AWS did not start")
+        return found.group(1)
 
     def _spawn(self, name: str, target: Callable[[], Any]) -> None:
         thread = threading.Thread(target=target, name=f"local-{name}", daemon=True)
@@ -285,8 +299,14 @@ class LocalRuntime:
             self.faults.stop()
             self.faults = None
         if self._moto is not None:
-            self._moto.stop()
+            assert self._moto.stdin is not None
+            self._moto.stdin.close()  # the server stops when its input closes
+            try:
+                self._moto.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._moto.kill()
             self._moto = None
+        os.environ.pop("AWS_ENDPOINT_URL_EVENTBRIDGE", None)
 
 
 def _stage_endpoint(factory: Any, stage: str) -> str:

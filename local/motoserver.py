@@ -1,0 +1,100 @@
+"""moto's server in its own process, with two narrow fixes the runtime needs.
+
+``python -m local.motoserver [--port N]`` starts moto's server
+(:class:`local.embedded_aws.EmbeddedAws`) on 127.0.0.1, prints ``listening on
+http://127.0.0.1:PORT`` (or ``error: …`` when the port is taken) and serves until its
+standard input closes (so it never outlives the runtime that started it). In its own process it
+has its own interpreter lock: the app's handlers and moto no longer share one.
+
+The fixes (:func:`patch_moto`), verified on the moto version pinned in
+``requirements-dev.txt`` (:data:`VERIFIED_MOTO`); :func:`patch_moto` refuses to start on
+another version, so an upgrade cannot drop them silently:
+
+* **Query reads one partition.** moto's ``Table.query`` on the base table walks every
+  item of the table to find one partition key's items (Queries per second fall with
+  table size). DynamoDB reads only that partition. During a base-table Query,
+  ``Table.all_items`` returns only the queried partition's items; results are the same.
+* **Atomic DynamoDB calls.** moto's threaded server runs requests side by side and can
+  lose concurrent updates of one item; DynamoDB applies each write atomically. Every
+  DynamoDB and DynamoDB Streams request is served under one lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from typing import Any
+
+VERIFIED_MOTO = "5.2.1"
+_scope = threading.local()
+_dynamodb_lock = threading.RLock()
+
+
+def patch_moto() -> None:
+    """Apply the fixes; raises if moto is not the verified version."""
+    import moto
+    from moto.core.responses import BaseResponse
+    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    if moto.__version__ != VERIFIED_MOTO:
+        raise RuntimeError(
+            f"local.motoserver's fixes were verified on moto {VERIFIED_MOTO}, not "
+            f"{moto.__version__}: check Table.query/all_items and call_action, then update"
+        )
+    if getattr(Table.query, "_local_patched", False):
+        return
+    original_query = Table.query
+    original_all_items = Table.all_items
+
+    def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        _scope.partition = (self, hash_key) if index_name is None else None
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _scope.partition = None
+
+    def all_items(self: Table) -> Any:
+        partition = getattr(_scope, "partition", None)
+        if partition is not None and partition[0] is self and self.range_key_attr:
+            return list(self.items.get(partition[1], {}).values())
+        return original_all_items(self)
+
+    query._local_patched = True  # type: ignore[attr-defined]
+    Table.query = query  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
+
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        original_call = handler.call_action
+
+        def call_action(self: BaseResponse, _original: Any = original_call) -> Any:
+            with _dynamodb_lock:
+                return _original(self)
+
+        handler.call_action = call_action  # type: ignore[method-assign]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.motoserver")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    patch_moto()
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    sys.stdout.write(f"listening on http://{host}:{port}\n")
+    sys.stdout.flush()
+    try:
+        sys.stdin.read()  # until the runtime closes it (or exits)
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
