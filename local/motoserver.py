@@ -82,7 +82,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     patch_moto()
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
