@@ -84,14 +84,16 @@ def main(argv: list[str]) -> int:
     patch_moto()
     import logging
 
-    from moto.server import ThreadedMotoServer
+    from local.embedded_aws import EmbeddedAws, PortInUse
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    sys.stdout.write(f"listening on http://{host}:{port}\n")
+    try:
+        server = EmbeddedAws("127.0.0.1", args.port)
+    except PortInUse as err:
+        sys.stdout.write(f"error: {err}\n")
+        sys.stdout.flush()
+        return 2
+    sys.stdout.write(f"listening on {server.url}\n")
     sys.stdout.flush()
     try:
         sys.stdin.read()  # until the runtime closes it (or exits)

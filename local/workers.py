@@ -52,18 +52,26 @@ class _Context:
 
 
 def _serve(
-    conn: Connection, project_dir: str, stage: str, function: str, environ: dict[str, str]
+    conn: Connection,
+    project_dir: str,
+    stage: str,
+    function: str,
+    environ: dict[str, str],
+    own: dict[str, str],
 ) -> None:
-    """The worker's main loop: load the app once, then run one invocation at a time."""
+    """The worker's main loop: load the app once, then run one invocation at a time.
+    ``own`` is the function's environment as Chalice merges it; Chalice's loader writes
+    the stage's variables into the environment, so they are handed to it as overrides."""
     os.environ.clear()
     os.environ.update(environ)
     try:
         from chalice.cli.factory import CLIFactory
 
         config = CLIFactory(project_dir, environ=os.environ).create_config_obj(
-            chalice_stage_name=stage
+            chalice_stage_name=stage, user_provided_params={"environment_variables": own}
         )
         handler = config.chalice_app.handler_map[function]
+        os.environ.update(own)
     except BaseException as err:  # noqa: BLE001 - reported to the runtime, which says so
         conn.send(("init-error", f"{type(err).__name__}: {err}"))
         return
@@ -82,12 +90,17 @@ def _serve(
 
 class _Worker:
     def __init__(
-        self, project_dir: Path, stage: str, function: str, environ: dict[str, str]
+        self,
+        project_dir: Path,
+        stage: str,
+        function: str,
+        environ: dict[str, str],
+        own: dict[str, str],
     ) -> None:
         self.conn, child = _SPAWN.Pipe()
         self.process = _SPAWN.Process(
             target=_serve,
-            args=(child, str(project_dir), stage, function, environ),
+            args=(child, str(project_dir), stage, function, environ, own),
             name=f"lambda-{function}",
             daemon=True,
         )
@@ -159,7 +172,8 @@ class ProcessFunctions(Functions):
                     break
                 self._lock.wait()
         try:
-            return _Worker(self._project_dir, self._stage, name, self.environment(name))
+            own = dict(self.settings(name).environment)
+            return _Worker(self._project_dir, self._stage, name, self.environment(name), own)
         except BaseException:
             self._release(name, None)
             raise
