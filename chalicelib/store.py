@@ -313,20 +313,7 @@ class EventStore:
 
     def load_order(self, order_id: str) -> Order | None:
         """All items of one order: one strongly consistent Query (paged if huge)."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": table.PARTITION_KEY},
-            "ExpressionAttributeValues": {":pk": {"S": order_id}},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._client.query(**kwargs)
-            items.extend(to_python(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = self.order_items(order_id)
         return order_from_items(order_id, items) if items else None
 
     def order_items(self, order_id: str) -> list[dict[str, Any]]:

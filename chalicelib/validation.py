@@ -111,17 +111,24 @@ def _string_field(body: dict[str, Any], name: str, limit: int) -> str | None:
     return value
 
 
-def _occurred_at(body: dict[str, Any], now: datetime) -> datetime | None:
-    text = _string_field(body, "occurredAt", MAX_TIME_CHARS)
+def _time_field(body: dict[str, Any], name: str) -> datetime | None:
+    """An optional ISO-8601 time with a UTC offset, or a 400 naming the field."""
+    text = _string_field(body, name, MAX_TIME_CHARS)
     if text is None:
         return None
     try:
-        moment = parse_time(text)
+        return parse_time(text)
     except ValueError:
         raise ValidationError(
-            "'occurredAt' must be an ISO-8601 time with a UTC offset, e.g. 2026-01-31T12:00:00Z",
-            field="occurredAt",
+            f"'{name}' must be an ISO-8601 time with a UTC offset, e.g. 2026-01-31T12:00:00Z",
+            field=name,
         ) from None
+
+
+def _occurred_at(body: dict[str, Any], now: datetime) -> datetime | None:
+    moment = _time_field(body, "occurredAt")
+    if moment is None:
+        return None
     if moment > now + MAX_FUTURE:
         raise ValidationError("'occurredAt' is in the future", field="occurredAt")
     return moment
@@ -186,16 +193,9 @@ def _declared_checks(body: dict[str, Any], allowed: tuple[str, ...]) -> tuple[st
 
 
 def _deadline(body: dict[str, Any], now: datetime) -> datetime | None:
-    text = _string_field(body, "deadline", MAX_TIME_CHARS)
-    if text is None:
+    moment = _time_field(body, "deadline")
+    if moment is None:
         return None
-    try:
-        moment = parse_time(text)
-    except ValueError:
-        raise ValidationError(
-            "'deadline' must be an ISO-8601 time with a UTC offset, e.g. 2026-01-31T12:00:00Z",
-            field="deadline",
-        ) from None
     if moment <= now:
         raise ValidationError("'deadline' is not in the future", field="deadline")
     return moment
