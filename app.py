@@ -46,6 +46,13 @@ def _answer(call: Callable[[OrdersApi], tuple[int, dict[str, Any]]]) -> Response
     return _reply(call(api))
 
 
+def _raw_body() -> bytes | None:
+    """The request body as bytes, as the API's validation reads it."""
+    request = app.current_request
+    body = request.raw_body if request is not None else None
+    return body.encode() if isinstance(body, str) else body
+
+
 @app.route(
     "/orders/{order_id}/events",
     methods=["POST"],
@@ -53,9 +60,7 @@ def _answer(call: Callable[[OrdersApi], tuple[int, dict[str, Any]]]) -> Response
     authorizer=authorizer,
 )
 def record_event(order_id: str) -> Response:
-    request = app.current_request
-    body = request.raw_body if request is not None else None
-    raw = body.encode() if isinstance(body, str) else body
+    raw = _raw_body()
     return _answer(lambda api: api.post_result(order_id, raw))
 
 
@@ -66,9 +71,7 @@ def record_event(order_id: str) -> Response:
     authorizer=authorizer,
 )
 def declare_order(order_id: str) -> Response:
-    request = app.current_request
-    body = request.raw_body if request is not None else None
-    raw = body.encode() if isinstance(body, str) else body
+    raw = _raw_body()
     return _answer(lambda api: api.declare(order_id, raw))
 
 

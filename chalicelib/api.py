@@ -33,7 +33,6 @@ from chalicelib.validation import (
 )
 
 Reply = tuple[int, dict[str, Any]]
-UNAVAILABLE: Reply = (503, {"error": "the event store is unavailable; retry the request"})
 
 
 def result_view(result: CheckResult, late: bool = False) -> dict[str, Any]:
