@@ -113,7 +113,8 @@ def load_plugin(
         module = importlib.import_module(module_name)
         factory = getattr(module, "plugin", None)
         if callable(factory):
-            return factory(context)
+            made: object = factory(context)
+            return made
         return getattr(module, "PLUGIN", module)
     except Exception as err:  # one line naming the plug-in and the cause
         raise PluginError(
