@@ -3,6 +3,9 @@
 python -m local run [--host 127.0.0.1] [--port 8001] [--aws-port 8002] [--stage local]
                     [--endpoint URL]
 python -m local demo [--port 0] [--aws-port 0]
+python -m local pattern test --event-pattern FILE_OR_JSON --event FILE_OR_JSON
+
+Web UI: [--ui-port 8003] (0 turns it off)
 
 Delivery: [--stream-shards N] [--duplicate-rate F] [--time-scale X]
 """
@@ -15,6 +18,7 @@ from pathlib import Path
 
 from local.embedded_aws import DEFAULT_AWS_PORT
 from local.runtime import DEFAULT_PORT, RuntimeOptions, main_run
+from local.ui import DEFAULT_UI_PORT
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -62,8 +66,28 @@ def parse(argv: list[str]) -> argparse.Namespace:
             default=0.0,
             help="fraction of the app's AWS calls to fail with ThrottlingException",
         )
+        command.add_argument(
+            "--ui-port",
+            type=int,
+            default=DEFAULT_UI_PORT if name == "run" else 0,
+            help=f"port of the web UI (default {DEFAULT_UI_PORT} for run; 0 turns it off)",
+        )
         _add_delivery_options(command)
+    _add_pattern_command(commands)
     return parser.parse_args(argv)
+
+
+def _add_pattern_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``pattern test``: EventBridge's TestEventPattern, answered locally."""
+    pattern = commands.add_parser("pattern", help="EventBridge event patterns")
+    actions = pattern.add_subparsers(dest="action", required=True)
+    test = actions.add_parser(
+        "test",
+        help='does the event match the pattern? prints {"Result": true|false} or '
+        "AWS's error; exit 0 match, 1 no match, 2 error",
+    )
+    test.add_argument("--event-pattern", required=True, metavar="FILE_OR_JSON")
+    test.add_argument("--event", required=True, metavar="FILE_OR_JSON")
 
 
 def _add_delivery_options(command: argparse.ArgumentParser) -> None:
@@ -106,6 +130,10 @@ def _add_delivery_options(command: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
+    if args.command == "pattern":
+        from local.patterns import main_test
+
+        return main_test(args.event_pattern, args.event)
     options = RuntimeOptions(
         host=args.host,
         port=args.port,
@@ -122,6 +150,7 @@ def main(argv: list[str]) -> int:
         time_scale=args.time_scale,
         isolation=args.isolation,
         max_workers=args.max_workers,
+        ui_port=args.ui_port,
     )
     if args.command == "demo":
         from local.demo import main_demo

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from local.activity import ActivityLog, async_source
 from local.lambdas import Functions, Outcome
 
 Hop = Callable[[str], None]
@@ -67,8 +68,10 @@ class AsyncInvocations:
         executor: Executor | None = None,
         on_done: Callable[[str, dict[str, Any], Outcome], None] | None = None,
         on_drop: Callable[[Dropped], None] | None = None,
+        activity: ActivityLog | None = None,
     ) -> None:
         self._functions = functions
+        self._activity = activity
         self._clock = functions.clock
         self._send = send
         self._hop = hop or (lambda line: None)
@@ -90,6 +93,17 @@ class AsyncInvocations:
     def running(self) -> int:
         with self._lock:
             return self._running
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Per function: events queued, waiting for a retry, running now (web UI)."""
+        with self._lock:
+            queued = list(self._queue)
+        functions: dict[str, dict[str, Any]] = {}
+        for task in queued:
+            entry = functions.setdefault(task.function, {"function": task.function})
+            key = "retrying" if task.attempts else "queued"
+            entry[key] = entry.get(key, 0) + 1
+        return sorted(functions.values(), key=lambda e: str(e["function"]))
 
     def submit(self, function: str, event: dict[str, Any]) -> None:
         now = self._clock.monotonic()
@@ -127,7 +141,11 @@ class AsyncInvocations:
         ):
             self._give_up(task, "EventAgeExceeded", None)
             return
+        started = ActivityLog.clock()
         outcome = self._functions.invoke(task.function, task.event)
+        if self._activity is not None:
+            source = async_source(task.event)
+            self._activity.invoked(task.function, source, 1, outcome, started)
         task.attempts += 1
         if self._on_done is not None:
             self._on_done(task.function, task.event, outcome)

@@ -139,6 +139,18 @@ class Router:
     def buses(self) -> set[str]:
         return {"default"} | {rule.bus for rule in self.rules}
 
+    def why_not(self, event: dict[str, Any], bus: str = "default") -> list[tuple[str, str]]:
+        """``(rule, reason)`` for every rule that does not take the event."""
+        reasons: list[tuple[str, str]] = []
+        for rule in self.rules:
+            if rule.bus != bus:
+                reasons.append((rule.name, f"rule is on bus {rule.bus}, the event on {bus}"))
+            elif not rule.enabled:
+                reasons.append((rule.name, "rule is DISABLED"))
+            elif not pattern_matches(rule.pattern, event):
+                reasons.append((rule.name, "event pattern does not match"))
+        return reasons
+
     def matching(self, event: dict[str, Any], bus: str = "default") -> list[Rule]:
         """ENABLED rules of ``bus`` whose pattern matches (a DISABLED rule matches nothing)."""
         return [

@@ -3,7 +3,8 @@
 Every request the app makes goes through it; a chosen fraction is answered with a
 ``ThrottlingException`` instead of being forwarded, the way a throttled AWS call looks.
 ``PutEvents`` requests are screened by :mod:`local.putevents` (entry count, request size,
-per-entry errors), as EventBridge answers them. The runtime's own plumbing (stream
+per-entry errors), as EventBridge answers them; ``TestEventPattern`` is answered by
+:mod:`local.patterns` (moto does not implement it). The runtime's own plumbing (stream
 reader, event tap) talks to the endpoint directly, so only the app sees either.
 
 Example::
@@ -23,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from local import patterns
 from local.putevents import screen
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
@@ -65,6 +67,12 @@ class FaultProxy:
     def _forward(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any, bytes]:
         if headers.get("X-Amz-Target") == PUT_EVENTS:
             return self._put_events(method, path, headers, body)
+        if headers.get("X-Amz-Target") == patterns.TARGET:  # moto does not implement it
+            status, answer = patterns.answer(body)
+            json_type = [("Content-Type", "application/x-amz-json-1.1")]
+            if status != 200:
+                json_type.append(("x-amzn-ErrorType", str(answer["__type"])))
+            return status, json_type, json.dumps(answer).encode()
         return self._send(method, path, headers, body)
 
     def _put_events(

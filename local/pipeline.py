@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from local.activity import ActivityLog
 from local.asyncinvoke import AsyncInvocations
 from local.bus import EventTap, Router
 from local.lambdas import Clock, Functions, Outcome
@@ -126,6 +127,7 @@ class Pipeline:
         self.account = account
         self.region = region
         self.failures = FailureQueue()
+        self.activity = ActivityLog()  # what the web UI shows (local.ui)
         self._hop = on_hop or (lambda line: None)
         self._clients = clients
         self.functions = functions or Functions(
@@ -169,6 +171,7 @@ class Pipeline:
                 executor=self._stream_pool,
                 duplicate_rate=duplicate_rate,
                 seed=seed,
+                activity=self.activity,
             )
             for stream in self.settings.streams.values()
         ]
@@ -194,6 +197,7 @@ class Pipeline:
             executor=self._pool,
             on_done=self._said_done,
             on_drop=lambda d: self.failures.add(d.function, [d.event], f"event {d.reason}"),
+            activity=self.activity,
         )
 
     def pump(self, everything: bool = False) -> bool:
@@ -275,7 +279,14 @@ class Pipeline:
         self._hop(f"[order {order}] aggregated event: status={status}")
         self.delivered.append(event)
         copies = 2 if self._duplicate_rate and self._random.random() < self._duplicate_rate else 1
-        for rule in self.router.matching(event, bus):
+        matched = self.router.matching(event, bus)
+        self.activity.routed(
+            event,
+            bus,
+            [(rule.name, self.functions.deployed_name(rule.name)) for rule in matched],
+            self.router.why_not(event, bus),
+        )
+        for rule in matched:
             self._hop(f"[order {order}] rule matched → {rule.name}")
             for copy in range(copies):
                 if copy:

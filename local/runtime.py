@@ -92,6 +92,8 @@ class RuntimeOptions:
     isolation: str = "process"
     # Worker processes (concurrent execution environments) per function.
     max_workers: int = 4
+    # Port of the web UI (local.ui); 0 turns it off. `python -m local run`: 8003.
+    ui_port: int = 0
 
 
 class Printer:
@@ -118,6 +120,8 @@ class LocalRuntime:
         self._moto: Any = None
         self.faults: FaultProxy | None = None
         self._http: Any = None
+        self.ui: Any = None
+        self.plugin: object | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -216,6 +220,9 @@ class LocalRuntime:
         self._spawn("http", server.server.serve_forever)
         self._spawn("pump", self._pump)
         self.say(f"serving {self.url} (stage {self.options.stage}, AWS at {endpoint})")
+        self.say(f"EventBridge API with PutEvents limits and TestEventPattern at {self.faults.url}")
+        if self.options.ui_port:
+            self._start_ui(clients, settings, endpoint, dict(stage_env))
         if stage_aws == endpoint:
             self.say(f"`chalice local --stage {self.options.stage}` uses this AWS too")
         elif stage_aws:
@@ -223,6 +230,38 @@ class LocalRuntime:
                 f"note: `chalice local --stage {self.options.stage}` uses {stage_aws}, "
                 "not this runtime's AWS (see --aws-port)"
             )
+
+    def _start_ui(
+        self, clients: AwsClients, settings: ProjectSettings, endpoint: str, env: dict[str, str]
+    ) -> None:
+        """The web UI (local.ui) on ``ui_port``, with the app's plug-in views."""
+        from local.plugins import PluginContext, load_plugin
+        from local.ui import UiServer
+        from local.ui.holding import Queues
+
+        assert self.pipeline is not None
+        self.plugin = load_plugin(
+            self.options.project_dir, PluginContext(endpoint_url=endpoint, environment=env)
+        )
+        queues = Queues(
+            clients.sqs,
+            clients.streams,
+            settings,
+            self.pipeline.functions,
+            self.pipeline.invocations.submit,
+            REGION,
+        )
+        try:
+            self.ui = UiServer(
+                self.pipeline, queues, self.plugin, self.options.host, self.options.ui_port
+            )
+        except OSError as err:
+            raise PortInUse(
+                f"the web UI cannot listen on {self.options.host}:{self.options.ui_port}: "
+                f"{err.strerror}; pick another with --ui-port (0 turns it off)"
+            ) from None
+        self.ui.start()
+        self.say(f"web UI at {self.ui.url}")
 
     def _start_moto(self) -> str:
         """moto's server in a child process (:mod:`local.motoserver`) on ``aws_port``."""
@@ -274,6 +313,9 @@ class LocalRuntime:
     def stop(self) -> None:
         """Stop every thread and the embedded AWS; print the failure queue."""
         self._stop.set()
+        if self.ui is not None:
+            self.ui.stop()
+            self.ui = None
         if self._http is not None:
             self._http.server.shutdown()
             self._http.server.server_close()

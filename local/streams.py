@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from local.activity import ActivityLog
 from local.lambdas import Clock, Functions, Outcome
 from local.template import StreamSettings
 
@@ -208,9 +209,11 @@ class StreamMapping:
         executor: Executor | None = None,
         duplicate_rate: float = 0.0,
         seed: int | None = None,
+        activity: ActivityLog | None = None,
     ) -> None:
         self.settings = settings
         self.name = settings.function
+        self._activity = activity
         self._functions = functions
         self._clock: Clock = functions.clock
         self._reader = reader
@@ -248,6 +251,22 @@ class StreamMapping:
     def idle(self) -> bool:
         with self._lock:
             return all(not lane.pending and not lane.busy for lane in self._lanes.values())
+
+    def snapshot(self) -> dict[str, Any]:
+        """Records waiting, batches in flight and retries, over every lane (web UI)."""
+        with self._lock:
+            lanes = list(self._lanes.values())
+            return {
+                "function": self.name,
+                "source": "dynamodb",
+                "streamArn": self._reader.stream_arn,
+                "waiting": sum(len(lane.pending) for lane in lanes),
+                "inFlight": sum(1 for lane in lanes if lane.busy),
+                "retrying": sum(1 for lane in lanes if lane.retries),
+                "retries": sum(lane.retries for lane in lanes),
+                "lanes": len(lanes),
+                "onFailure": self.settings.on_failure_queue,
+            }
 
     def flush_window(self) -> None:
         """Let the records buffered so far go without waiting for the batching window."""
@@ -336,7 +355,10 @@ class StreamMapping:
             self._hop(describe_record(record))
         self._hop(f"stream batch → {self.name}: {len(batch)} record(s)")
         event = {"Records": [{k: v for k, v in r.items() if k != _SHARD} for r in batch]}
+        started = ActivityLog.clock()
         outcome = self._functions.invoke(self.name, event)
+        if self._activity is not None:
+            self._activity.invoked(self.name, "dynamodb", len(batch), outcome, started)
         lane.invocations += 1
         if outcome.failed:
             self._on_error(lane, batch, outcome)
