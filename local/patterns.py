@@ -28,7 +28,7 @@ import json
 import sys
 from typing import Any
 
-from local.eventbridge import InvalidEventPattern, matches
+from local.eventbridge import InvalidEventPattern, matches, validate
 
 TARGET = "AWSEvents.TestEventPattern"
 MAX_PATTERN_CHARS = 4096
@@ -79,12 +79,12 @@ def evaluate(pattern: str, event: str) -> bool:
             "1 validation error detected: Value at 'eventPattern' failed to satisfy "
             f"constraint: Member must have length less than or equal to {MAX_PATTERN_CHARS}",
         )
-    parsed_event = _event(event)
     try:
         # The pattern as raw text: a key repeated in one object is seen, as AWS sees it.
-        return matches(pattern, parsed_event)
+        validate(pattern)
     except InvalidEventPattern as err:
         raise PatternTestError("InvalidEventPatternException", str(err)) from None
+    return matches(pattern, _event(event))
 
 
 def evaluate_request(request: Any) -> bool:
