@@ -8,18 +8,18 @@ timeline, built from ``python -m ops``'s own code (:class:`ops.commands.Operator
 * ``parked()``: the app's ``#dead-letter`` records (``ops dead-letters``).
 * ``redrive(source, id)``: ``ops redrive --source dead-letters --order ID``.
 
-Listing the orders is a Scan of the local table (a developer's board over a local
-table, never the app's path, which reads by key only); each order is then read as
-``ops inspect`` reads it.
+The board is one Scan of the local table (a developer's board over a local table,
+never the app's path, which reads by key only), each order's items told by
+:func:`ops.story.order_story`; a card's timeline is read as ``ops inspect`` reads it.
 """
 
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chalicelib import table
+from chalicelib.store import to_python
 from local.plugins import PluginContext, View
 from ops.commands import DEAD_LETTERS, Operator
 from ops.connect import resolve
@@ -36,7 +36,6 @@ COLUMNS = (
 )
 # Orders shown on the board: the most recently active ones.
 BOARD_LIMIT = 200
-READ_CONCURRENCY = 8
 
 
 class OrdersViews:
@@ -61,34 +60,27 @@ class OrdersViews:
 
     # the board -----------------------------------------------------------------------
 
-    def _order_ids(self) -> list[str]:
+    def _orders(self) -> dict[str, list[dict[str, Any]]]:
+        """Every order's items, from one Scan (paged), as ``order_items`` gives them."""
         client = self.operator.target.client("dynamodb")
-        ids: dict[str, None] = {}
-        kwargs: dict[str, Any] = {
-            "TableName": self.operator.settings.table_name,
-            "ProjectionExpression": "#pk",
-            "ExpressionAttributeNames": {"#pk": table.PARTITION_KEY},
-        }
+        orders: dict[str, list[dict[str, Any]]] = {}
+        kwargs: dict[str, Any] = {"TableName": self.operator.settings.table_name}
         while True:
             page = client.scan(**kwargs)
             for item in page.get("Items", []):
-                order_id = item[table.PARTITION_KEY].get("S")
-                if order_id and not order_id.startswith("#"):
-                    ids[order_id] = None
+                plain = to_python(item)
+                orders.setdefault(str(plain.get(table.PARTITION_KEY, "")), []).append(plain)
             if "LastEvaluatedKey" not in page:
-                return list(ids)
+                return orders
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def board(self) -> dict[str, Any]:
         operator = self.operator
-        ids = self._order_ids()
-        with ThreadPoolExecutor(READ_CONCURRENCY) as pool:
-            loaded = list(pool.map(operator.store.order_items, ids))
         now = operator.now()
         cards = [
             card(order_story(order_id, items, operator.settings.required_checks, now))
-            for order_id, items in zip(ids, loaded, strict=True)
-            if items
+            for order_id, items in self._orders().items()
+            if order_id and not order_id.startswith("#")
         ]
         cards.sort(key=lambda c: (str(c["at"]), str(c["key"])), reverse=True)
         return {
@@ -142,7 +134,8 @@ def card(story: dict[str, Any]) -> dict[str, Any]:
     results = {e["check"]: e["status"] for e in story["timeline"] if e["event"] == "check-result"}
     checks = list(dict.fromkeys([*story["requiredChecks"], *results]))
     column = "parked" if story["deadLetter"] or story["status"] == "unknown" else story["status"]
-    latest = max((str(e["at"]) for e in story["timeline"]), default="")
+    # The latest thing that happened (a deadline ahead is not a moment of the past).
+    latest = max((str(e["at"]) for e in story["timeline"] if e["event"] != "deadline"), default="")
     return {
         "key": story["orderId"],
         "title": story["orderId"],

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 
+from tests.integration.ops_support import aws_client
 from tests.integration.test_local_runtime import RuntimeProcess, _free_port
 from tests.unit.test_eventbridge_patterns import CASES, RECORDED_ERRORS, TEMPLATES, _load
 
@@ -44,16 +44,6 @@ def runtime() -> Iterator[Runtime]:
         assert proc.stop() == 0
 
 
-def _client(service: str, endpoint: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-
-
 def _ui(runtime: Runtime, path: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
@@ -69,7 +59,7 @@ def _ui(runtime: Runtime, path: str, body: Any = None) -> tuple[int, Any]:
 def test_test_event_pattern_through_boto3_agrees_with_every_conformance_case(
     runtime: Runtime,
 ) -> None:
-    events = _client("events", runtime.events)
+    events = aws_client("events", runtime.events)
     disagreements = []
     for path in CASES:
         pattern, event = _load(path)
@@ -118,7 +108,7 @@ def test_the_ui_api_answers_bad_input_with_a_4xx_naming_it(runtime: Runtime) -> 
 
 
 def test_a_dead_letter_queue_message_is_redriven_to_its_source_queue(runtime: Runtime) -> None:
-    sqs = _client("sqs", runtime.aws)
+    sqs = aws_client("sqs", runtime.aws)
     dlq = sqs.get_queue_url(QueueName="StreamFailureDeadLetterQueue")["QueueUrl"]
     source = sqs.get_queue_url(QueueName="StreamFailureQueue")["QueueUrl"]
     sqs.send_message(QueueUrl=dlq, MessageBody='{"note": "parked by hand"}')

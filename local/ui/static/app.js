@@ -59,6 +59,28 @@ function friendly(seconds) {
 }
 
 const isoSeconds = (iso) => (iso ? Date.parse(iso) / 1000 : 0);
+
+// A relative time that stays current: tickTimes() rewrites its text, the node stays.
+function agoEl(epochSeconds, tag = "span", suffix = "") {
+  return el(tag, {
+    class: "ago", "data-at": epochSeconds || "", "data-suffix": suffix, text: ago(epochSeconds) + suffix,
+    title: epochSeconds ? new Date(epochSeconds * 1000).toISOString() : "",
+  });
+}
+
+function tickTimes() {
+  for (const node of document.querySelectorAll(".ago")) {
+    node.textContent = ago(Number(node.dataset.at)) + (node.dataset.suffix || "");
+  }
+}
+
+// Draw only what changed: the same data leaves the DOM (and its nodes) as they are.
+function changed(name, data) {
+  const signature = JSON.stringify(data);
+  if (ui.rendered[`sig:${name}`] === signature) return false;
+  ui.rendered[`sig:${name}`] = signature;
+  return true;
+}
 const pill = (text, state) => el("span", { class: `pill s-${state || text}`, text });
 const short = (value, limit = 160) => {
   const text = typeof value === "string" ? value : JSON.stringify(value);
@@ -125,12 +147,13 @@ function keepScroll(tbody, draw) {
 function drawActivity() {
   const fn = $("#filter-function").value;
   const status = $("#filter-status").value;
+  if (!changed("activity", [fn, status, ui.since])) return;
   const rows = ui.invocations.filter((e) => (!fn || e.function === fn) && (!status || e.result === status));
   const tbody = $("#activity tbody");
   const fresh = ui.rendered.activity || 0;
   keepScroll(tbody, () => tbody.replaceChildren(...rows.map((e) => el("tr",
     { class: e.seq > fresh && fresh ? "fresh" : "", "data-function": e.function, "data-result": e.result },
-    el("td", { text: ago(e.at), title: new Date(e.at * 1000).toISOString() }),
+    agoEl(e.at, "td"),
     el("td", { text: e.function }),
     el("td", { text: e.source }),
     el("td", { text: e.records }),
@@ -153,11 +176,12 @@ function flowCell(entry) {
 }
 
 function drawFlow() {
+  if (!changed("flow", ui.since)) return;
   const tbody = $("#flow tbody");
   const fresh = ui.rendered.flow || 0;
   keepScroll(tbody, () => tbody.replaceChildren(...ui.events.map((e) => el("tr",
     { class: e.seq > fresh && fresh ? "fresh" : "" },
-    el("td", { text: ago(e.at), title: new Date(e.at * 1000).toISOString() }),
+    agoEl(e.at, "td"),
     el("td", { text: e.source }),
     el("td", { text: e.detailType }),
     el("td", { text: short(e.detail), title: JSON.stringify(e.detail) }),
@@ -170,21 +194,36 @@ function drawFlow() {
 
 function drawBoard(data) {
   const board = $("#board");
-  const columns = data.columns.map((column) => {
-    const cards = data.cards.filter((c) => c.column === column.key);
-    return el("div", { class: `column col-${column.key}`, "data-column": column.key },
-      el("h3", {}, column.title, el("span", { class: "count", text: cards.length })),
-      ...cards.map(drawCard));
-  });
-  board.replaceChildren(...columns);
+  if (changed("columns", data.columns)) {
+    board.replaceChildren(...data.columns.map((column) => el("div",
+      { class: `column col-${column.key}`, "data-column": column.key },
+      el("h3", {}, column.title, el("span", { class: "count", text: "0" })),
+      el("div", { class: "cards-in" }))));
+  }
+  const cache = ui.rendered.cards || new Map();
+  const next = new Map();
+  for (const card of data.cards) {
+    const signature = JSON.stringify(card);
+    const kept = cache.get(card.key);
+    next.set(card.key, kept && kept.signature === signature ? kept : { signature, node: drawCard(card) });
+  }
+  ui.rendered.cards = next;
+  for (const column of board.querySelectorAll(".column")) {
+    const nodes = data.cards.filter((c) => c.column === column.dataset.column).map((c) => next.get(c.key).node);
+    const holder = column.querySelector(".cards-in");
+    const same = nodes.length === holder.children.length && nodes.every((n, i) => holder.children[i] === n);
+    if (!same) holder.replaceChildren(...nodes);
+    column.querySelector(".count").textContent = String(nodes.length);
+  }
+  for (const node of board.querySelectorAll(".card")) node.classList.toggle("selected", node.dataset.key === ui.selected);
 }
 
 function drawCard(card) {
   return el("div", {
-    class: `card${ui.selected === card.key ? " selected" : ""}`, "data-key": card.key, "data-state": card.state,
+    class: "card", "data-key": card.key, "data-state": card.state,
     onclick: () => openTimeline(card.key),
   },
-  el("div", { class: "title" }, card.title, el("span", { class: "when", text: ago(isoSeconds(card.at)) })),
+  el("div", { class: "title" }, card.title, agoEl(isoSeconds(card.at), "span")),
   el("div", { class: "badges" }, ...card.badges.map((b) => pill(b.label, b.state))),
   el("div", { class: "note", text: card.note, title: card.note }));
 }
@@ -199,13 +238,14 @@ async function drawTimeline() {
   if (!ui.selected || !ui.view) return;
   const story = await getJson(`/api/views/${encodeURIComponent(ui.view)}/${encodeURIComponent(ui.selected)}`);
   $("#timeline").hidden = false;
+  if (!changed("timeline", [ui.selected, story])) return;
   $("#timeline-title").textContent = story.title;
   const state = $("#timeline-state");
   state.textContent = story.state;
   state.className = `state s-${story.state}`;
   $("#timeline-entries").replaceChildren(...story.entries.map((e) => el("li",
     { class: `entry e-${e.event} st-${e.state}`, "data-event": e.event },
-    el("div", { class: "at", text: `${ago(isoSeconds(e.at))} · ${e.at}` }),
+    el("div", { class: "at" }, agoEl(isoSeconds(e.at)), " · ", el("span", { class: "iso", text: e.at })),
     el("div", { class: "what", text: e.summary }))));
   $("#timeline-footer").textContent = story.footer || "";
 }
@@ -213,6 +253,7 @@ async function drawTimeline() {
 // --- streams and queues -----------------------------------------------------------------
 
 function drawStreams(data) {
+  if (!changed("streams", data)) return;
   $("#mappings tbody").replaceChildren(...data.mappings.map((m) => el("tr", { "data-function": m.function },
     el("td", { text: m.function }), el("td", { text: m.source }), el("td", { text: m.waiting }),
     el("td", { text: m.inFlight }), el("td", { text: m.retrying }), el("td", { text: m.retries }),
@@ -222,17 +263,27 @@ function drawStreams(data) {
     el("td", { text: a.function }), el("td", { text: a.queued || 0 }), el("td", { text: a.retrying || 0 }))));
   const parked = $("#parked");
   parked.replaceChildren(...data.parked.map((p) => el("div", { class: "parked", "data-id": p.id, "data-source": p.source },
-    el("div", { class: "title" }, el("strong", { text: p.label }), " ", el("span", { class: "muted", text: ago(isoSeconds(p.at)) })),
+    el("div", { class: "title" }, el("strong", { text: p.label }), " ", agoEl(isoSeconds(p.at))),
     el("div", { class: "reason", text: p.reason }),
     el("button", { type: "button", class: "redrive", text: "Redrive", onclick: (ev) => redrive(ev.target, { parked: p.source, id: p.id }) }))));
   if (!data.parked.length) parked.append(el("span", { class: "muted", text: "nothing parked" }));
-  $("#queues").replaceChildren(...data.queues.map((q) => el("div", { class: "queue", "data-queue": q.name },
-    el("div", { class: "head" }, el("span", { class: "name", text: q.name }), el("span", { class: "muted", text: `${q.label} · ${q.owner}` }),
+  $("#queues").replaceChildren(...data.queues.map(drawQueue));
+}
+
+function drawQueue(q) {
+  const messages = q.messages.map((m) => el("div", { class: "message", "data-id": m.id },
+    el("div", { class: "muted" }, agoEl(m.sentAt), ` · received ${m.receiveCount}×`),
+    el("pre", { text: short(m.body, 400) }),
+    el("button", {
+      type: "button", class: "redrive", text: "Redrive",
+      onclick: (ev) => redrive(ev.target, { queue: q.name, messageId: m.id }),
+    })));
+  return el("div", { class: "queue", "data-queue": q.name },
+    el("div", { class: "head" },
+      el("span", { class: "name", text: q.name }),
+      el("span", { class: "muted", text: `${q.label} · ${q.owner}` }),
       pill(q.exists ? `${q.count} message(s)` : "not created", q.count ? "failed" : "ok")),
-    el("div", { class: "messages" }, ...q.messages.map((m) => el("div", { class: "message", "data-id": m.id },
-      el("div", { class: "muted", text: `${ago(m.sentAt)} · received ${m.receiveCount}×` }),
-      el("pre", { text: short(m.body, 400) }),
-      el("button", { type: "button", class: "redrive", text: "Redrive", onclick: (ev) => redrive(ev.target, { queue: q.name, messageId: m.id }) }))))));
+    el("div", { class: "messages" }, ...messages));
 }
 
 async function redrive(button, request) {
@@ -299,6 +350,7 @@ async function refresh() {
       drawBoard(await getJson(`/api/views/${encodeURIComponent(ui.view)}`));
       await drawTimeline();
     }
+    tickTimes();
     $("#live").className = "live";
     $("#live").textContent = "live";
   } catch (error) {
@@ -316,7 +368,12 @@ async function start() {
   $("#filter-function").addEventListener("change", drawActivity);
   $("#filter-status").addEventListener("change", drawActivity);
   $("#test-button").addEventListener("click", testPattern);
-  $("#timeline-close").addEventListener("click", () => { ui.selected = null; $("#timeline").hidden = true; refresh(); });
+  $("#timeline-close").addEventListener("click", () => {
+    ui.selected = null;
+    ui.rendered["sig:timeline"] = null;
+    $("#timeline").hidden = true;
+    refresh();
+  });
   try {
     ui.overview = await getJson("/api/overview");
   } catch (error) {
