@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections import deque
@@ -83,6 +84,40 @@ class ActivityLog:
             "requestId": outcome.request_id,
         }
         self._add(self._invocations, entry)
+
+    def served(self, method: str, path: str, status: int, started: float) -> None:
+        """One HTTP request served by the app's routes (``api_handler``)."""
+        result = "ok" if status < 400 else "client-error" if status < 500 else "failed"
+        entry = {
+            "function": "api_handler",
+            "source": "api",
+            "records": 1,
+            "result": result,
+            "error": None if status < 400 else f"HTTP {status}",
+            "value": f"{method} {path} → {status}",
+            "durationMs": round((time.monotonic() - started) * 1000, 1),
+            "requestId": "",
+        }
+        self._add(self._invocations, entry)
+
+    def refused(self, entry: dict[str, Any], code: str, message: str) -> None:
+        """A ``PutEvents`` entry EventBridge refused: it never reached the bus."""
+        detail: Any = entry.get("Detail")
+        try:
+            detail = json.loads(detail) if isinstance(detail, str) else detail
+        except ValueError:
+            pass
+        record = {
+            "bus": str(entry.get("EventBusName") or "default"),
+            "eventId": "",
+            "source": entry.get("Source", ""),
+            "detailType": entry.get("DetailType", ""),
+            "detail": detail,
+            "matched": [],
+            "unmatched": [],
+            "refused": f"{code}: {message}",
+        }
+        self._add(self._events, record)
 
     def routed(
         self,

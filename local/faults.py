@@ -20,6 +20,7 @@ import http.client
 import json
 import random
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +45,8 @@ class FaultProxy:
         self.refused_entries = 0
         self._random = random.Random(seed)
         self._lock = threading.Lock()
+        # Told of each PutEvents entry refused here: (entry, error code, message).
+        self.on_refused: Callable[[dict[str, Any], str, str], None] | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -86,6 +89,8 @@ class FaultProxy:
             code, message = screened.rejected
             with self._lock:
                 self.refused_requests += 1
+            for entry in request.get("Entries") or []:
+                self._refused(entry, code, message)
             answer = {"__type": code, "message": message}
             return 400, [*json_type, ("x-amzn-ErrorType", code)], json.dumps(answer).encode()
         entries = request.get("Entries") or []
@@ -107,11 +112,16 @@ class FaultProxy:
                 merged.append(results.pop(0))
             else:
                 merged.append({"ErrorCode": error[0], "ErrorMessage": error[1]})
+                self._refused(entries[len(merged) - 1], *error)
                 failed += 1
                 with self._lock:
                     self.refused_entries += 1
         answer_body = json.dumps({"FailedEntryCount": failed, "Entries": merged}).encode()
         return 200, json_type, answer_body
+
+    def _refused(self, entry: Any, code: str, message: str) -> None:
+        if self.on_refused is not None and isinstance(entry, dict):
+            self.on_refused(entry, code, message)
 
     def _send(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any, bytes]:
         connection = http.client.HTTPConnection(

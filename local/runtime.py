@@ -31,9 +31,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from local.activity import ActivityLog
 from local.embedded_aws import PortInUse
 from local.faults import FaultProxy
 from local.lambdas import Clock
@@ -210,9 +212,12 @@ class LocalRuntime:
         )
         for rule in self.pipeline.router.rules:
             self.say(f"rule {rule.name}: {rule.pattern}")
+        self.faults.on_refused = self.pipeline.activity.refused
         server = create_local_server(app, config, self.options.host, self.options.port)
         server.server.RequestHandlerClass = functools.partial(
-            _request_handler(self.say, self.options.verbose), app_object=app, config=config
+            _request_handler(self.say, self.options.verbose, self.pipeline.activity),
+            app_object=app,
+            config=config,
         )
         self._http = server
         host, port = server.server.server_address[:2]
@@ -374,13 +379,24 @@ def _write_line(line: str) -> None:
     sys.stdout.flush()
 
 
-def _request_handler(say: Callable[[str], None], verbose: bool) -> Any:
+def _request_handler(
+    say: Callable[[str], None], verbose: bool, activity: ActivityLog | None = None
+) -> Any:
     """Chalice's request handler, logging through the runtime's printer (no GETs
-    unless verbose, so polling clients don't flood the screen)."""
+    unless verbose, so polling clients don't flood the screen) and into the activity
+    record (the web UI's Activity panel)."""
     from chalice.local import ChaliceRequestHandler
 
     class RequestHandler(ChaliceRequestHandler):
+        _started = 0.0
+
+        def handle_one_request(self) -> None:
+            self._started = time.monotonic()
+            super().handle_one_request()
+
         def log_request(self, code: Any = "-", size: Any = "-") -> None:
+            if activity is not None and isinstance(code, int | HTTPStatus):
+                activity.served(self.command, self.path, int(code), self._started)
             if verbose or self.command != "GET":
                 say(f"[http] {self.command} {self.path} → {code}")
 

@@ -10,6 +10,7 @@ message for ``NAME_EXC`` (API_TestEventPattern).
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.ops_support import aws_client
+from tests.integration.ops_support import aws_client, post
 from tests.integration.test_local_runtime import RuntimeProcess, _free_port
 from tests.unit.test_eventbridge_patterns import CASES, RECORDED_ERRORS, TEMPLATES, _load
 
@@ -135,3 +136,50 @@ def test_a_dead_letter_queue_message_is_redriven_to_its_source_queue(runtime: Ru
         {"queue": "StreamFailureDeadLetterQueue", "messageId": message["id"]},
     )
     assert status == 409 and "already redriven" in again["error"]
+
+
+def _activity_until(runtime: Runtime, ready: Any, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    snapshot: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        snapshot = _ui(runtime, "/api/activity?since=0")[1]
+        if ready(snapshot):
+            return snapshot
+        time.sleep(0.2)
+    raise AssertionError(f"the activity never got there: {snapshot}")
+
+
+def test_activity_shows_every_invocation_and_every_event_with_its_rules(runtime: Runtime) -> None:
+    post(runtime.api, "ui-act", "Account Check", "passed")
+    # An entry EventBridge refuses never reaches the bus; the event flow says why.
+    refused = aws_client("events", runtime.events).put_events(
+        Entries=[{"Source": "shop", "DetailType": "t", "Detail": "[]"}]
+    )
+    assert refused["Entries"][0]["ErrorCode"] == "MalformedDetail"
+
+    def pending_event(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in snapshot["events"]
+            if isinstance(e["detail"], dict) and e["detail"].get("OrderID") == "ui-act"
+        ]
+
+    snapshot = _activity_until(runtime, lambda s: pending_event(s))
+    calls = snapshot["invocations"]
+    served = [c for c in calls if c["value"] == "POST /orders/ui-act/events → 201"]
+    assert [(c["function"], c["source"], c["result"]) for c in served] == [
+        ("api_handler", "api", "ok")
+    ]
+    assert any(c["function"] == "aggregator" and c["source"] == "dynamodb" for c in calls)
+    (event,) = pending_event(snapshot)
+    assert event["matched"] == []
+    assert sorted(u["rule"] for u in event["unmatched"]) == [
+        "invoice_processing",
+        "problem_handler",
+    ]
+    assert {u["reason"] for u in event["unmatched"]} == {"event pattern does not match"}
+    assert [e["refused"] for e in snapshot["events"] if e.get("refused")] == [
+        "MalformedDetail: Detail is malformed."
+    ]
+    seqs = [c["seq"] for c in calls]
+    assert seqs == sorted(seqs, reverse=True)

@@ -167,7 +167,10 @@ function drawActivity() {
 function flowCell(entry) {
   const cell = el("td");
   for (const m of entry.matched) cell.append(pill(`${m.rule} → ${m.target}`, "matched"), " ");
-  if (!entry.matched.length) {
+  if (entry.refused) {
+    cell.append(pill("refused by PutEvents", "failed"), " ", entry.refused);
+    cell.title = entry.refused;
+  } else if (!entry.matched.length) {
     const why = entry.unmatched.map((u) => `${u.rule}: ${u.reason}`).join("; ");
     cell.append(pill("no rule matched", "missing"), " ", why || "the app has no rules on this bus");
     cell.title = why;
