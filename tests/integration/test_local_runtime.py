@@ -40,7 +40,8 @@ class RuntimeProcess:
 
     def __init__(self, *args: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS"))}
-        ports = ["--port", str(_free_port()), "--aws-port", "0"]
+        # Free ports; the web UI off unless a test asks for it (--ui-port N comes later).
+        ports = ["--port", str(_free_port()), "--aws-port", "0", "--ui-port", "0"]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local", "run", *ports, *args],
             cwd=ROOT,
