@@ -19,6 +19,7 @@ import functools
 from typing import Any
 
 from chalicelib import table
+from chalicelib.domain import format_time
 from chalicelib.store import to_python
 from local.plugins import PluginContext, View
 from ops.commands import DEAD_LETTERS, Operator
@@ -77,8 +78,9 @@ class OrdersViews:
     def board(self) -> dict[str, Any]:
         operator = self.operator
         now = operator.now()
+        stamp = format_time(now)
         cards = [
-            card(order_story(order_id, items, operator.settings.required_checks, now))
+            card(order_story(order_id, items, operator.settings.required_checks, now), stamp)
             for order_id, items in self._orders().items()
             if order_id and not order_id.startswith("#")
         ]
@@ -129,13 +131,13 @@ class OrdersViews:
         return {"ok": report.code == OK, "detail": "\n".join(report.lines), "data": report.data}
 
 
-def card(story: dict[str, Any]) -> dict[str, Any]:
+def card(story: dict[str, Any], now: str) -> dict[str, Any]:
     """One order on the board: its column, its checks, its latest moment."""
     results = {e["check"]: e["status"] for e in story["timeline"] if e["event"] == "check-result"}
     checks = list(dict.fromkeys([*story["requiredChecks"], *results]))
     column = "parked" if story["deadLetter"] or story["status"] == "unknown" else story["status"]
-    # The latest thing that happened (a deadline ahead is not a moment of the past).
-    latest = max((str(e["at"]) for e in story["timeline"] if e["event"] != "deadline"), default="")
+    # The latest thing that happened: a deadline or a lease ahead has not happened yet.
+    latest = max((str(e["at"]) for e in story["timeline"] if str(e["at"]) <= now), default="")
     return {
         "key": story["orderId"],
         "title": story["orderId"],

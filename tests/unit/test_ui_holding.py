@@ -45,6 +45,9 @@ def test_every_failure_destination_and_dead_letter_queue_is_listed_once() -> Non
     ]
 
 
+NOW = "2026-01-31T12:01:00Z"
+
+
 def _story(**overrides: Any) -> dict[str, Any]:
     story: dict[str, Any] = {
         "orderId": "7",
@@ -66,7 +69,7 @@ def _story(**overrides: Any) -> dict[str, Any]:
 
 
 def test_a_card_shows_each_required_check_and_the_latest_past_moment() -> None:
-    shown = card(_story())
+    shown = card(_story(), NOW)
     assert (shown["column"], shown["at"], shown["note"]) == (
         "pending",
         "2026-01-31T12:00:00Z",
@@ -79,6 +82,6 @@ def test_a_card_shows_each_required_check_and_the_latest_past_moment() -> None:
 
 
 def test_a_dead_lettered_or_unreadable_order_is_in_the_parked_column() -> None:
-    assert card(_story(deadLetter={"fault": "corrupt-item"}))["column"] == "parked"
-    assert card(_story(status="unknown"))["column"] == "parked"
-    assert card(_story(status="timed-out"))["column"] == "timed-out"
+    assert card(_story(deadLetter={"fault": "corrupt-item"}), NOW)["column"] == "parked"
+    assert card(_story(status="unknown"), NOW)["column"] == "parked"
+    assert card(_story(status="timed-out"), NOW)["column"] == "timed-out"

@@ -102,6 +102,7 @@ function tabs() {
 
 function showTab(key) {
   ui.tab = key;
+  if (location.hash.slice(1) !== key) history.replaceState(null, "", `#${key}`);
   for (const button of document.querySelectorAll("nav button")) {
     button.classList.toggle("active", button.dataset.tab === key);
   }
@@ -158,7 +159,7 @@ function drawActivity() {
     el("td", { text: e.source }),
     el("td", { text: e.records }),
     el("td", {}, pill(e.result)),
-    el("td", { text: e.durationMs }),
+    el("td", { text: e.durationMs >= 1000 ? `${(e.durationMs / 1000).toFixed(1)} s` : `${e.durationMs} ms` }),
     el("td", { text: short(e.error || e.value), title: e.error || e.value || "" }),
   ))));
   ui.rendered.activity = Math.max(fresh, ...ui.invocations.map((e) => e.seq), 0);
@@ -385,6 +386,10 @@ async function start() {
   drawTabs();
   const wanted = location.hash.slice(1);
   showTab(tabs().some((t) => t.key === wanted) ? wanted : tabs()[0].key);
+  window.addEventListener("hashchange", () => {
+    const key = location.hash.slice(1);
+    if (key !== ui.tab && tabs().some((t) => t.key === key)) showTab(key);
+  });
   setTimeout(loop, POLL_MS);
 }
 
