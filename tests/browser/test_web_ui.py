@@ -3,14 +3,18 @@
 One ``python -m local run`` (loopback, free ports, the web UI on its own port) and one
 browser serve the module. Orders go in through the app's HTTP API, as a user sends them;
 what the page shows is read from the DOM. Every wait has a timeout; nothing asserts how
-long something took. The board and a timeline are saved as docs/ui-board.png and
-docs/ui-timeline.png (linked from the README).
+long something took. The board and a timeline are screenshotted; with
+``UPDATE_SCREENSHOTS=1`` they replace docs/ui-board.png and docs/ui-timeline.png (linked
+from the README), otherwise they go to pytest's temporary folder, so a test run leaves the
+tree clean.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +23,14 @@ from tests.integration.ops_support import TABLE, aws_client, post, run_ops, wait
 from tests.integration.test_local_runtime import ROOT, RuntimeProcess, _free_port
 
 DOCS = ROOT / "docs"
+
+
+def screenshot(browser: Any, name: str, tmp_path: Path) -> None:
+    """Save the page as ``name``: into docs/ when asked to refresh them, else into tmp."""
+    folder = DOCS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+    assert browser.save_screenshot(str(folder / name))
+
+
 # The issue's promise: an order posted through the API is on the board within 2 s.
 APPEARS_WITHIN = 2.0
 # The pipeline itself (stream batch, rule, handler) on a loaded machine.
@@ -96,7 +108,9 @@ def test_the_ui_loads_with_no_console_errors(browser: Any, runtime: Runtime) -> 
     assert console_errors(browser) == []
 
 
-def test_orders_posted_through_the_api_appear_on_the_board(browser: Any, runtime: Runtime) -> None:
+def test_orders_posted_through_the_api_appear_on_the_board(
+    browser: Any, runtime: Runtime, tmp_path: Path
+) -> None:
     post(runtime.api, "web-ok", "Account Check", "passed")
     post(runtime.api, "web-ok", "In Stock", "passed")
     post(runtime.api, "web-bad", "Account Check", "failed", reason="no credit")
@@ -110,11 +124,11 @@ def test_orders_posted_through_the_api_appear_on_the_board(browser: Any, runtime
     assert card_column(browser, "web-wait") == "pending"
     assert texts(browser, '.card[data-key="web-bad"] .pill') == ["Account Check", "In Stock"]
     assert texts(browser, '.card[data-key="web-bad"] .pill.s-failed') == ["Account Check"]
-    browser.save_screenshot(str(DOCS / "ui-board.png"))
+    screenshot(browser, "ui-board.png", tmp_path)
 
 
 def test_clicking_an_order_shows_its_timeline_in_the_right_order(
-    browser: Any, runtime: Runtime
+    browser: Any, runtime: Runtime, tmp_path: Path
 ) -> None:
     wait_for_view(runtime.api, "web-ok", lambda v: v.get("notified") is True, SETTLES_WITHIN)
     wait(browser, lambda d: card_column(d, "web-ok") == "invoiced")
@@ -131,7 +145,7 @@ def test_clicking_an_order_shows_its_timeline_in_the_right_order(
     assert events == [entry["event"] for entry in story["timeline"]]
     assert times == [entry["at"] for entry in story["timeline"]] == sorted(times)
     assert texts(browser, "#timeline-state") == ["invoiced"]
-    browser.save_screenshot(str(DOCS / "ui-timeline.png"))
+    screenshot(browser, "ui-timeline.png", tmp_path)
     click(browser, "#timeline-close")
 
 
