@@ -36,7 +36,7 @@ from bench.loadgen import (
     wait_for,
     watching_outcomes,
 )
-from local.demo import call
+from local_plugin.demo import call
 from local.runtime import RuntimeOptions
 
 MIX = {"pass": 0.7, "fail": 0.2, "missing": 0.1}

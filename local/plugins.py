@@ -67,9 +67,40 @@ class Hop:
     detail: str = ""
 
     def generic_line(self) -> str:
-        count = f" ({self.records} record{'s' if self.records != 1 else ''})"
+        count = f"{self.records} record{'s' if self.records != 1 else ''}"
+        who = f"{self.function} ({count})" if self.function else count
         tail = f": {self.detail}" if self.detail else ""
-        return f"[{self.source}] {self.function}{count} → {self.result}{tail}"
+        return f"[{self.source}] {who} → {self.result}{tail}"
+
+
+class HopPrinter:
+    """Prints hops: the plug-in's ``describe_hop`` line, else :meth:`Hop.generic_line`.
+    Plain strings (the runtime's own notes) are printed as they are. A ``describe_hop``
+    that raises is reported once and the generic line is used from then on."""
+
+    def __init__(
+        self, write: Callable[[str], None], describe: Callable[..., Any] | None = None
+    ) -> None:
+        self._write = write
+        self._describe = describe
+
+    def __call__(self, hop: str | Hop) -> None:
+        if isinstance(hop, str):
+            self._write(hop)
+            return
+        self._write(self.line(hop))
+
+    def line(self, hop: Hop) -> str:
+        if self._describe is not None:
+            try:
+                described = self._describe(hop)
+            except Exception as err:  # noqa: BLE001 - the plug-in's bug must not stop a hop
+                self._describe = None
+                self._write(f"plug-in describe_hop failed, generic lines from now: {err!r}")
+            else:
+                if isinstance(described, str) and described:
+                    return described
+        return hop.generic_line()
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.demo import call
+from local_plugin.demo import call
 from tests.integration.test_local_runtime import RuntimeProcess
 
 APP = Path(__file__).parent / "apps" / "events"

@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.demo import call, wait_until_final
+from local_plugin.demo import call, wait_until_final
 
 ROOT = Path(__file__).resolve().parents[2]
 
