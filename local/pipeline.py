@@ -131,7 +131,7 @@ class Pipeline:
         self._hop = on_hop or (lambda line: None)
         self._clients = clients
         self.functions = functions or Functions(
-            app.handler_map,
+            {**app.handler_map, "api_handler": app},  # the REST API's function is the app
             self.settings.functions,
             self.clock,
             account,
@@ -300,7 +300,8 @@ def outcome_hop(function: str, source: str, event: Any, outcome: Outcome) -> Plu
     """An invocation's result as a hop (``ok`` with the value, ``failed`` with the error)."""
     shown = event if isinstance(event, dict) else {"payload": event}
     if outcome.failed:
-        return PluginHop(function, source, 1, "failed", shown, str(outcome.error))
+        hint = f" {outcome.hint}" if outcome.hint else ""
+        return PluginHop(function, source, 1, "failed", shown, f"{outcome.error}{hint}")
     value = outcome.value
     return PluginHop(function, source, 1, "ok", shown, "" if value is None else str(value))
 
