@@ -18,8 +18,8 @@ Example::
     except Exception as err:
         failure = Failure.of(err, watch)
         failure.line("reports")
-        # "function reports failed to load: Runtime.ImportModuleError: No module named
-        #  'fpdf' (chalicelib/render.py, line 3)"
+        # "function reports failed to load: Runtime.ImportModuleError: Unable to import
+        #  module 'app': No module named 'fpdf' (chalicelib/render.py, line 3)"
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+_RUNTIME_DIR = str(Path(__file__).resolve().parent) + os.sep
 _LIBRARY_FRAMES = ("<frozen", "_collections_abc.py", f"{os.sep}os.py")
 
 
@@ -108,18 +109,20 @@ class Failure:
         cls, err: BaseException, watch: EnvironmentWatch | None = None, init: bool = False
     ) -> Failure:
         cause = _original(err)
-        error_type = type(cause).__name__
+        error_type, message = type(cause).__name__, _message(cause)
         if init and isinstance(cause, ImportError):
             error_type = "Runtime.ImportModuleError"
+            message = f"Unable to import module 'app': {message}"
         elif init and isinstance(cause, SyntaxError):
             error_type = "Runtime.UserCodeSyntaxError"
+            message = f"Syntax error in module 'app': {message}"
         root = watch.root if watch is not None else str(Path.cwd().resolve())
         return cls(
             error_type,
-            _message(cause),
+            message,
             _where(cause, root),
             tuple(watch.missing) if watch is not None else (),
-            tuple(traceback.format_tb(cause.__traceback__)),
+            _app_trace(cause),
         )
 
     @property
@@ -136,6 +139,16 @@ class Failure:
     def line(self, function: str, during: str = "failed to load") -> str:
         hint = self.hint()
         return f"function {function} {during}: {self.error}" + (f" {hint}" if hint else "")
+
+
+def _app_trace(err: BaseException) -> tuple[str, ...]:
+    """The traceback without the runtime's own frames (Lambda shows none of its own)."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(err.__traceback__)
+        if not frame.filename.startswith(_RUNTIME_DIR)
+    ]
+    return tuple(traceback.format_list(frames))
 
 
 def _original(err: BaseException) -> BaseException:

@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 PYPROJECT_TABLE = "chalice-local"
+# A generic hop line shows at most this much of its detail (a handler's value, an error).
+DETAIL_CHARS = 300
 
 
 class PluginError(RuntimeError):
@@ -69,7 +71,10 @@ class Hop:
     def generic_line(self) -> str:
         count = f"{self.records} record{'s' if self.records != 1 else ''}"
         who = f"{self.function} ({count})" if self.function else count
-        tail = f": {self.detail}" if self.detail else ""
+        detail = (
+            self.detail if len(self.detail) <= DETAIL_CHARS else self.detail[:DETAIL_CHARS] + "…"
+        )
+        tail = f": {detail}" if detail else ""
         return f"[{self.source}] {who} → {self.result}{tail}"
 
 

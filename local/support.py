@@ -8,7 +8,8 @@ API (:mod:`local.invoke_api`). A module that adds an event source adds its row h
 
 Example::
 
-    unsupported_line(app)   # "not run by this runtime: on_ws_message (message), ..."
+    unsupported_line(app)
+    # "not run by this runtime (their triggers never fire): on_ws_message (message)"
 """
 
 from __future__ import annotations
@@ -45,11 +46,10 @@ def unsupported(app: Any) -> list[tuple[str, str]]:
     return sorted(set(found))
 
 
-def unsupported_line(app: Any, invoke_url: str = "") -> str | None:
+def unsupported_line(app: Any) -> str | None:
     """One line naming what is not played, or None when everything is."""
     missing = unsupported(app)
     if not missing:
         return None
     named = ", ".join(f"{decorator} ({function})" for decorator, function in missing)
-    line = f"not run by this runtime (their triggers never fire): {named}"
-    return line + (f"; invoke them through {invoke_url}" if invoke_url else "")
+    return f"not run by this runtime (their triggers never fire): {named}"
