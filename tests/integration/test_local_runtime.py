@@ -36,11 +36,12 @@ def _free_port() -> int:
 
 class RuntimeProcess:
     """``python -m local run`` in a child process, its output collected line by line.
-    Its API and its embedded AWS listen on free ports, so runs side by side never clash."""
+    Its API, its embedded AWS and its Lambda API listen on free ports, so runs side by
+    side never clash."""
 
     def __init__(self, *args: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS"))}
-        ports = ["--port", str(_free_port()), "--aws-port", "0"]
+        ports = ["--port", str(_free_port()), "--aws-port", "0", "--lambda-port", "0"]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local", "run", *ports, *args],
             cwd=ROOT,
