@@ -265,7 +265,9 @@ class LocalRuntime:
         self.plugin = load_plugin(self.options.project_dir, context, self.options.plugin)
         if self.plugin is not None:
             self.hops = HopPrinter(self.say, hook(self.plugin, "describe_hop"))
-            self.say(f"plug-in {getattr(self.plugin, '__name__', type(self.plugin).__name__)}")
+            name = getattr(self.plugin, "__name__", type(self.plugin).__name__)
+            hooks = [h for h in ("describe_hop", "demo", "views") if hook(self.plugin, h)]
+            self.say(f"plug-in {name}: {', '.join(hooks) or 'no hooks'}")
 
     def _start_moto(self) -> str:
         """moto's server in a child process (:mod:`local.motoserver`) on ``aws_port``."""

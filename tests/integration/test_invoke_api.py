@@ -213,9 +213,34 @@ def test_a_function_invokes_another_with_its_own_lambda_client(functions: Runtim
     assert json.loads(answer["body"])["message"] == "Bonjour, Linus!"
 
 
+def test_the_rest_apis_function_answers_an_api_gateway_proxy_event(functions: Runtime) -> None:
+    # The REST API's function is named <app>-<stage> (Chalice's deployer) and takes API
+    # Gateway's proxy event (set-up-lambda-proxy-integrations: input format).
+    event = {
+        "resource": "/greetings/{name}",
+        "path": "/greetings/Ada",
+        "httpMethod": "GET",
+        "headers": {"Accept": "application/json"},
+        "multiValueHeaders": {"Accept": ["application/json"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"name": "Ada"},
+        "stageVariables": None,
+        "requestContext": {"resourcePath": "/greetings/{name}", "httpMethod": "GET"},
+        "body": None,
+        "isBase64Encoded": False,
+    }
+    answer = functions.invoke("plain-functions-local", event)
+    assert "FunctionError" not in answer, answer["body"]
+    response = json.loads(answer["body"])
+    assert response["statusCode"] == 200
+    # The API handler has the stage's environment only (GREETING is hello's own there).
+    assert json.loads(response["body"]) == {"message": "Hello, Ada."}
+
+
 def test_list_functions_names_every_function_as_deployed(functions: Runtime) -> None:
     names = {f["FunctionName"] for f in functions.client.list_functions()["Functions"]}
-    assert names == {
+    assert names == {"plain-functions-local"} | {
         f"plain-functions-local-{name}" for name in ("echo", "hello", "nap", "refuse", "relay")
     }
 

@@ -69,6 +69,11 @@ def relay(event: dict[str, Any], context: Any) -> Any:
     return json.loads(answer["Payload"].read())
 
 
+@app.route("/greetings/{name}")
+def greeting(name: str) -> dict[str, str]:
+    return {"message": greet(name)}
+
+
 @app.on_ws_message()
 def message(event: Any) -> None:
     app.websocket_api.send(event.connection_id, event.body)
