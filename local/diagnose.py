@@ -106,8 +106,13 @@ class Failure:
 
     @classmethod
     def of(
-        cls, err: BaseException, watch: EnvironmentWatch | None = None, init: bool = False
+        cls,
+        err: BaseException,
+        watch: EnvironmentWatch | None = None,
+        init: bool = False,
+        root: str | Path | None = None,
     ) -> Failure:
+        """``root``: the project (default: the watch's, else the working directory)."""
         cause = _original(err)
         error_type, message = type(cause).__name__, _message(cause)
         if init and isinstance(cause, ImportError):
@@ -116,7 +121,9 @@ class Failure:
         elif init and isinstance(cause, SyntaxError):
             error_type = "Runtime.UserCodeSyntaxError"
             message = f"Syntax error in module 'app': {message}"
-        root = watch.root if watch is not None else str(Path.cwd().resolve())
+        if root is None:
+            root = watch.root if watch is not None else Path.cwd()
+        root = str(Path(root).resolve())
         return cls(
             error_type,
             message,

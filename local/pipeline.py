@@ -7,7 +7,7 @@ round of work and is what tests call; the runtime calls it from a thread in a lo
 Example::
 
     pipeline = Pipeline(app, AwsClients.from_session(session), account, region)
-    client.http.post("/orders/7/events", ...)
+    client.http.post("/items", ...)   # the app writes; its stream and bus handlers run
     pipeline.run_until_idle()
 """
 

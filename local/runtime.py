@@ -40,6 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from local.diagnose import Failure
 from local.embedded_aws import PortInUse
 from local.faults import FaultProxy
 from local.invoke_api import LambdaApi
@@ -79,7 +80,7 @@ class RuntimeOptions:
     project_dir: Path = field(default_factory=lambda: Path.cwd())
     poll_seconds: float = 0.05
     verbose: bool = False
-    # Stage environment variables to override, e.g. {"ORDER_TIMEOUT_SECONDS": "5"}.
+    # Stage environment variables to override, e.g. {"LOG_LEVEL": "DEBUG"}.
     env: dict[str, str] = field(default_factory=dict)
     # Run every schedule this often instead of at its own rate (demos, soak runs).
     schedule_seconds: float | None = None
@@ -188,7 +189,7 @@ class LocalRuntime:
         clients = AwsClients.from_session(
             boto3.session.Session(region_name=REGION), endpoint_url=endpoint
         )
-        app = config.chalice_app
+        app = _load_app(config, self.options.project_dir)
         self._load_plugin(endpoint, dict(stage_env))
         settings = ProjectSettings.load(self.options.project_dir, app, config, dict(stage_env))
         for spec in settings.tables.values():
@@ -356,6 +357,18 @@ class LocalRuntime:
             self._moto = None
         os.environ.pop("AWS_ENDPOINT_URL_EVENTBRIDGE", None)
         os.environ.pop("AWS_ENDPOINT_URL_LAMBDA", None)
+
+
+def _load_app(config: Any, project_dir: Path) -> Any:
+    """The app object; an app that does not import stops start-up with one line."""
+    try:
+        return config.chalice_app
+    except Exception as err:  # noqa: BLE001 - one line naming the cause and where
+        failure = Failure.of(err, init=True, root=project_dir)
+        hint = f" {failure.hint()}" if failure.hint() else ""
+        raise RuntimeError(
+            f"the app in {project_dir} did not load: {failure.error}{hint}"
+        ) from None
 
 
 def _stage_endpoint(factory: Any, stage: str) -> str:

@@ -347,3 +347,20 @@ def test_the_runtime_started_from_this_project_imports_none_of_it_before_the_app
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_app_that_does_not_import_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / ".chalice").mkdir()
+    (tmp_path / ".chalice" / "config.json").write_text(
+        '{"version": "2.0", "app_name": "typo", "stages": {"local": {}}}'
+    )
+    (tmp_path / "app.py").write_text("from chalice.app import Chalice\napp = Chalice(app_name=\n")
+    proc = RuntimeProcess("--project-dir", str(tmp_path))
+    assert proc.process.wait(timeout=90) == 2
+    line = proc.wait_for(r"local runtime did not start: .*").group(0)
+    assert line.startswith(
+        f"local runtime did not start: the app in {tmp_path} did not load: "
+        "Runtime.UserCodeSyntaxError: Syntax error in module 'app': "
+    )
+    assert line.endswith("(app.py, line 2)")
+    assert not any("Traceback" in seen for seen in proc.lines)
