@@ -27,6 +27,8 @@ Example::
     plugin = load_plugin(Path("."), PluginContext(endpoint_url=..., environment=env))
     describe = hook(plugin, "describe_hop")
     line = (describe(hop) if describe else None) or hop.generic_line()
+    # what the runtime does with every hop (and with its own notes, plain strings):
+    HopPrinter(print, describe)(hop)
 """
 
 from __future__ import annotations
