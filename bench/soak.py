@@ -36,8 +36,8 @@ from bench.loadgen import (
     wait_for,
     watching_outcomes,
 )
-from local.demo import call
 from local.runtime import RuntimeOptions
+from local_plugin.demo import call
 
 MIX = {"pass": 0.7, "fail": 0.2, "missing": 0.1}
 

@@ -1,7 +1,7 @@
 """``python -m local run|demo``: the whole pipeline on this machine.
 
-python -m local run [--host 127.0.0.1] [--port 8001] [--aws-port 8002] [--stage local]
-                    [--endpoint URL]
+python -m local run [--host 127.0.0.1] [--port 8001] [--aws-port 8002] [--lambda-port 8004]
+                    [--stage local] [--endpoint URL] [--plugin MODULE]
 python -m local demo [--port 0] [--aws-port 0]
 python -m local pattern test --event-pattern FILE_OR_JSON --event FILE_OR_JSON
 
@@ -17,21 +17,23 @@ import sys
 from pathlib import Path
 
 from local.embedded_aws import DEFAULT_AWS_PORT
-from local.runtime import DEFAULT_PORT, RuntimeOptions, main_run
+from local.invoke_api import DEFAULT_LAMBDA_PORT
+from local.runtime import DEFAULT_PORT, RuntimeOptions, main_demo, main_run
 from local.ui import DEFAULT_UI_PORT
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, help_text, port, aws_port in (
+    for name, help_text, port, aws_port, lambda_port in (
         (
             "run",
             "serve the app and run its event sources until Ctrl-C",
             DEFAULT_PORT,
             DEFAULT_AWS_PORT,
+            DEFAULT_LAMBDA_PORT,
         ),
-        ("demo", "start the runtime and walk through the reference scenario", 0, 0),
+        ("demo", "start the runtime and run the app plug-in's demo", 0, 0, 0),
     ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--host", default="127.0.0.1")
@@ -42,6 +44,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
             default=aws_port,
             help="port of the embedded AWS (0 picks a free one); the local stage's "
             f"AWS_ENDPOINT_URL points chalice local at {DEFAULT_AWS_PORT}",
+        )
+        command.add_argument(
+            "--lambda-port",
+            type=int,
+            default=lambda_port,
+            help="port of Lambda's Invoke API for the app's functions (0 picks a free one)",
+        )
+        command.add_argument(
+            "--plugin", help="the app's plug-in module (default: pyproject's tool.chalice-local)"
         )
         command.add_argument("--stage", default="local")
         command.add_argument("--endpoint", help="an AWS-compatible endpoint instead of moto")
@@ -151,10 +162,10 @@ def main(argv: list[str]) -> int:
         isolation=args.isolation,
         max_workers=args.max_workers,
         ui_port=args.ui_port,
+        lambda_port=args.lambda_port,
+        plugin=args.plugin,
     )
     if args.command == "demo":
-        from local.demo import main_demo
-
         return main_demo(options)
     return main_run(options)
 

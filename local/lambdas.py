@@ -95,6 +95,13 @@ class Outcome:
     error: str | None = None
     timed_out: bool = False
     exception: BaseException | None = field(default=None, compare=False, repr=False)
+    # What the handler wrote to stdout/stderr (worker processes only) and its traceback.
+    log: str = field(default="", compare=False, repr=False)
+    trace: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    # Where the error is and which unset variables the app read (local.diagnose).
+    hint: str = field(default="", compare=False, repr=False)
+    # The function did not load (Lambda's init error: Runtime.ImportModuleError, ...).
+    init_error: bool = False
 
     @property
     def failed(self) -> bool:
@@ -124,8 +131,14 @@ class Functions:
         return self._settings.get(name) or FunctionSettings(name)
 
     def deployed_name(self, name: str) -> str:
-        """The function's name as ``chalice deploy`` names it: ``<app>-<stage>-<name>``."""
-        return f"{self._prefix}-{name}"
+        """The function's name as ``chalice deploy`` names it: ``<app>-<stage>-<name>``;
+        the REST API's function is ``<app>-<stage>``."""
+        return self._prefix if name == "api_handler" else f"{self._prefix}-{name}"
+
+    @property
+    def names(self) -> list[str]:
+        """The app's functions by their Chalice names."""
+        return sorted(self._settings)
 
     def arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self._region}:{self._account}:function:{self.deployed_name(name)}"

@@ -7,7 +7,7 @@ round of work and is what tests call; the runtime calls it from a thread in a lo
 Example::
 
     pipeline = Pipeline(app, AwsClients.from_session(session), account, region)
-    client.http.post("/orders/7/events", ...)
+    client.http.post("/items", ...)   # the app writes; its stream and bus handlers run
     pipeline.run_until_idle()
 """
 
@@ -29,11 +29,13 @@ from local.activity import ActivityLog
 from local.asyncinvoke import AsyncInvocations
 from local.bus import EventTap, Router
 from local.lambdas import Clock, Functions, Outcome
+from local.plugins import Hop as PluginHop
 from local.resources import LocalQueues
 from local.streams import FailureQueue, StreamMapping, StreamReader
 from local.template import ProjectSettings, StreamSettings
 
-Hop = Callable[[str], None]
+# A note (str) or a hop the app's plug-in may word (local.plugins.Hop).
+Hop = Callable[[str | PluginHop], None]
 _UNIT_SECONDS = {
     "minute": 60,
     "minutes": 60,
@@ -131,7 +133,7 @@ class Pipeline:
         self._hop = on_hop or (lambda line: None)
         self._clients = clients
         self.functions = functions or Functions(
-            app.handler_map,
+            {**app.handler_map, "api_handler": app},  # the REST API's function is the app
             self.settings.functions,
             self.clock,
             account,
@@ -238,7 +240,8 @@ class Pipeline:
     def run_schedules(self) -> None:
         """Run every ``@app.schedule`` handler once."""
         for schedule in self.schedules:
-            self._hop(f"schedule → {schedule.name}: {self.run_schedule(schedule)}")
+            value = self.run_schedule(schedule)
+            self._hop(PluginHop(schedule.name, "schedule", 1, "ok", {}, str(value)))
 
     def run_schedule(self, schedule: Schedule) -> Any:
         """Run one ``@app.schedule`` handler with a scheduled event; return its result
@@ -273,10 +276,8 @@ class Pipeline:
     def _route(self, event: dict[str, Any], bus: str = "default") -> None:
         """Each matching rule's target is invoked asynchronously (at least once: with
         ``duplicate_rate``, some events are delivered twice, as EventBridge may)."""
-        detail = event.get("detail") or {}
-        order = detail.get("OrderID", "-") if isinstance(detail, dict) else "-"
-        status = detail.get("status", "-") if isinstance(detail, dict) else "-"
-        self._hop(f"[order {order}] aggregated event: status={status}")
+        what = f"{event.get('source')} / {event.get('detail-type')} on {bus}"
+        self._hop(PluginHop("", "eventbridge", 1, "received", event, what))
         self.delivered.append(event)
         copies = 2 if self._duplicate_rate and self._random.random() < self._duplicate_rate else 1
         matched = self.router.matching(event, bus)
@@ -287,23 +288,33 @@ class Pipeline:
             self.router.why_not(event, bus),
         )
         for rule in matched:
-            self._hop(f"[order {order}] rule matched → {rule.name}")
+            self._hop(PluginHop(rule.name, "eventbridge", 1, "matched", event))
             for copy in range(copies):
                 if copy:
-                    self._hop(f"[order {order}] delivered again → {rule.name}")
+                    self._hop(PluginHop(rule.name, "eventbridge", 1, "delivered again", event))
                 self.invocations.submit(rule.name, event)
 
     def _said_done(self, function: str, event: dict[str, Any], outcome: Outcome) -> None:
+        self._hop(outcome_hop(function, event_source(event), event, outcome))
+
+
+def event_source(event: Any) -> str:
+    """The event source an asynchronous invocation's event came from, by its shape."""
+    if isinstance(event, dict) and "detail-type" in event and "source" in event:
         if event.get("detail-type") == "Scheduled Event" and event.get("source") == "aws.events":
-            self._hop(f"schedule → {function}: {outcome.error or outcome.value}")
-            return
-        detail = event.get("detail")
-        order = detail.get("OrderID", "-") if isinstance(detail, dict) else "-"
-        if outcome.failed:
-            self._hop(f"[order {order}] handler failed: {outcome.error}")
-        else:
-            value = outcome.value
-            self._hop(f"[order {order}] handler done" + (f": {value}" if value else ""))
+            return "schedule"
+        return "eventbridge"
+    return "lambda"
+
+
+def outcome_hop(function: str, source: str, event: Any, outcome: Outcome) -> PluginHop:
+    """An invocation's result as a hop (``ok`` with the value, ``failed`` with the error)."""
+    shown = event if isinstance(event, dict) else {"payload": event}
+    if outcome.failed:
+        hint = f" {outcome.hint}" if outcome.hint else ""
+        return PluginHop(function, source, 1, "failed", shown, f"{outcome.error}{hint}")
+    value = outcome.value
+    return PluginHop(function, source, 1, "ok", shown, "" if value is None else str(value))
 
 
 def _with_filters(stream: StreamSettings, filters: list[Any] | None) -> StreamSettings:

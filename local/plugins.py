@@ -21,12 +21,17 @@ Hooks (all optional):
   HTTP API at ``url``; returns the exit code.
 * ``views() -> list[View]``: extra panels for the web UI. A view answers JSON in one of
   the generic shapes the UI draws (``board``: columns of cards; ``timeline``: entries).
+* ``parked() -> list[dict]`` and ``redrive(key) -> dict``: records the app itself set
+  aside (this app's ``#dead-letter`` items), listed and redriven from the UI's queues
+  panel (see :mod:`local.ui`).
 
 Example::
 
     plugin = load_plugin(Path("."), PluginContext(endpoint_url=..., environment=env))
     describe = hook(plugin, "describe_hop")
     line = (describe(hop) if describe else None) or hop.generic_line()
+    # what the runtime does with every hop (and with its own notes, plain strings):
+    HopPrinter(print, describe)(hop)
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 PYPROJECT_TABLE = "chalice-local"
+# A generic hop line shows at most this much of its detail (a handler's value, an error).
+DETAIL_CHARS = 300
 
 
 class PluginError(RuntimeError):
@@ -67,9 +74,43 @@ class Hop:
     detail: str = ""
 
     def generic_line(self) -> str:
-        count = f" ({self.records} record{'s' if self.records != 1 else ''})"
-        tail = f": {self.detail}" if self.detail else ""
-        return f"[{self.source}] {self.function}{count} → {self.result}{tail}"
+        count = f"{self.records} record{'s' if self.records != 1 else ''}"
+        who = f"{self.function} ({count})" if self.function else count
+        detail = (
+            self.detail if len(self.detail) <= DETAIL_CHARS else self.detail[:DETAIL_CHARS] + "…"
+        )
+        tail = f": {detail}" if detail else ""
+        return f"[{self.source}] {who} → {self.result}{tail}"
+
+
+class HopPrinter:
+    """Prints hops: the plug-in's ``describe_hop`` line, else :meth:`Hop.generic_line`.
+    Plain strings (the runtime's own notes) are printed as they are. A ``describe_hop``
+    that raises is reported once and the generic line is used from then on."""
+
+    def __init__(
+        self, write: Callable[[str], None], describe: Callable[..., Any] | None = None
+    ) -> None:
+        self._write = write
+        self._describe = describe
+
+    def __call__(self, hop: str | Hop) -> None:
+        if isinstance(hop, str):
+            self._write(hop)
+            return
+        self._write(self.line(hop))
+
+    def line(self, hop: Hop) -> str:
+        if self._describe is not None:
+            try:
+                described = self._describe(hop)
+            except Exception as err:  # noqa: BLE001 - the plug-in's bug must not stop a hop
+                self._describe = None
+                self._write(f"plug-in describe_hop failed, generic lines from now: {err!r}")
+            else:
+                if isinstance(described, str) and described:
+                    return described
+        return hop.generic_line()
 
 
 @dataclass(frozen=True)

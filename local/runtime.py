@@ -7,9 +7,15 @@ account or Docker:
 * moto's server in a child process on 127.0.0.1:8002 (:mod:`local.motoserver`;
   ``--aws-port``; or ``--endpoint URL``) with dummy credentials: the ``local`` stage
   points ``chalice local`` at the same port;
-* the events table, created from :mod:`chalicelib.table`;
+* the resources the app's merge template declares (:mod:`local.resources`);
 * the HTTP routes, served by Chalice's own local server with the stage's environment;
-* a pump thread that runs :class:`local.pipeline.Pipeline` and the schedules.
+* a pump thread that runs :class:`local.pipeline.Pipeline` and the schedules;
+* Lambda's Invoke API for every function on 127.0.0.1:8004 (:mod:`local.invoke_api`);
+* the app's plug-in, if it names one (:mod:`local.plugins`): its wording for hops, its
+  demo. Without one every hop line is generic.
+
+Nothing of this project is imported before the app: the app's own ``chalicelib`` is the
+one its handlers import.
 
 Example::
 
@@ -36,11 +42,15 @@ from pathlib import Path
 from typing import Any
 
 from local.activity import ActivityLog
+from local.diagnose import Failure
 from local.embedded_aws import PortInUse
 from local.faults import FaultProxy
+from local.invoke_api import LambdaApi
 from local.lambdas import Clock
 from local.pipeline import AwsClients, Pipeline
+from local.plugins import Hop, HopPrinter, PluginContext, hook, load_plugin
 from local.resources import ensure_table
+from local.support import unsupported_line
 from local.template import ProjectSettings
 from local.workers import ProcessFunctions
 
@@ -72,7 +82,7 @@ class RuntimeOptions:
     project_dir: Path = field(default_factory=lambda: Path.cwd())
     poll_seconds: float = 0.05
     verbose: bool = False
-    # Stage environment variables to override, e.g. {"ORDER_TIMEOUT_SECONDS": "5"}.
+    # Stage environment variables to override, e.g. {"LOG_LEVEL": "DEBUG"}.
     env: dict[str, str] = field(default_factory=dict)
     # Run every schedule this often instead of at its own rate (demos, soak runs).
     schedule_seconds: float | None = None
@@ -96,6 +106,10 @@ class RuntimeOptions:
     max_workers: int = 4
     # Port of the web UI (local.ui); 0 turns it off. `python -m local run`: 8003.
     ui_port: int = 0
+    # Port of Lambda's Invoke API (0 = any free one; `python -m local run`: 8004).
+    lambda_port: int = 0
+    # The app's plug-in module (default: pyproject's [tool.chalice-local] plugin).
+    plugin: str | None = None
 
 
 class Printer:
@@ -126,6 +140,8 @@ class LocalRuntime:
         self.plugin: object | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.lambda_api: LambdaApi | None = None
+        self.hops = HopPrinter(self.say)
 
     def start(self) -> None:
         """Bring everything up; raises (and cleans up) if anything is wrong."""
@@ -149,6 +165,11 @@ class LocalRuntime:
             self.say(f"injecting faults into {self.options.fault_rate:.0%} of the app's calls")
         else:
             os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = self.faults.url
+        self.lambda_api = LambdaApi(
+            self._hop, REGION, ACCOUNT, self.options.host, self.options.lambda_port
+        )
+        # The app's own Lambda client invokes its functions here, as on AWS.
+        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_api.url
         if not self.options.verbose:
             os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
             os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -160,7 +181,10 @@ class LocalRuntime:
         factory = CLIFactory(str(self.options.project_dir), environ=os.environ)
         stage_aws = _stage_endpoint(factory, self.options.stage)
         # The app in this process talks to this runtime's AWS, whatever the stage says.
-        own_aws = {name: os.environ[name] for name in (*DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL")}
+        own_aws = {
+            name: os.environ[name]
+            for name in (*DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA")
+        }
         config = factory.create_config_obj(
             chalice_stage_name=self.options.stage,
             user_provided_params={"environment_variables": {**own_aws, **self.options.env}},
@@ -170,7 +194,8 @@ class LocalRuntime:
         clients = AwsClients.from_session(
             boto3.session.Session(region_name=REGION), endpoint_url=endpoint
         )
-        app = config.chalice_app
+        app = _load_app(config, self.options.project_dir)
+        self._load_plugin(endpoint, dict(stage_env))
         settings = ProjectSettings.load(self.options.project_dir, app, config, dict(stage_env))
         for spec in settings.tables.values():
             arn = ensure_table(clients.dynamodb, spec)
@@ -191,6 +216,7 @@ class LocalRuntime:
                 stage=self.options.stage,
                 environ={k: v for k, v in os.environ.items() if k not in stage_env},
                 max_workers=self.options.max_workers,
+                say=self.say,
             )
         else:
             _say_shared_environment(self.say, settings)
@@ -200,7 +226,7 @@ class LocalRuntime:
             ACCOUNT,
             REGION,
             functions=functions,
-            on_hop=self.say,
+            on_hop=self.hops,
             event_workers=self.options.event_workers,
             settings=settings,
             clock=clock,
@@ -213,6 +239,12 @@ class LocalRuntime:
         for rule in self.pipeline.router.rules:
             self.say(f"rule {rule.name}: {rule.pattern}")
         self.faults.on_refused = self.pipeline.activity.refused
+        self.lambda_api.serve(self.pipeline.functions, self.pipeline.invocations.submit)
+        names = ", ".join(self.pipeline.functions.deployed_name(n) for n in settings.functions)
+        self.say(f"Lambda Invoke API at {self.lambda_api.url}: {names}")
+        not_run = unsupported_line(app)
+        if not_run:
+            self.say(not_run)
         server = create_local_server(app, config, self.options.host, self.options.port)
         server.server.RequestHandlerClass = functools.partial(
             _request_handler(self.say, self.options.verbose, self.pipeline.activity),
@@ -227,7 +259,7 @@ class LocalRuntime:
         self.say(f"serving {self.url} (stage {self.options.stage}, AWS at {endpoint})")
         self.say(f"EventBridge API with PutEvents limits and TestEventPattern at {self.faults.url}")
         if self.options.ui_port:
-            self._start_ui(clients, settings, endpoint, dict(stage_env))
+            self._start_ui(clients, settings)
         if stage_aws == endpoint:
             self.say(f"`chalice local --stage {self.options.stage}` uses this AWS too")
         elif stage_aws:
@@ -236,18 +268,12 @@ class LocalRuntime:
                 "not this runtime's AWS (see --aws-port)"
             )
 
-    def _start_ui(
-        self, clients: AwsClients, settings: ProjectSettings, endpoint: str, env: dict[str, str]
-    ) -> None:
+    def _start_ui(self, clients: AwsClients, settings: ProjectSettings) -> None:
         """The web UI (local.ui) on ``ui_port``, with the app's plug-in views."""
-        from local.plugins import PluginContext, load_plugin
         from local.ui import UiServer
         from local.ui.holding import Queues
 
         assert self.pipeline is not None
-        self.plugin = load_plugin(
-            self.options.project_dir, PluginContext(endpoint_url=endpoint, environment=env)
-        )
         queues = Queues(
             clients.sqs,
             clients.streams,
@@ -267,6 +293,23 @@ class LocalRuntime:
             ) from None
         self.ui.start()
         self.say(f"web UI at {self.ui.url}")
+
+    def _hop(self, hop: str | Hop) -> None:
+        self.hops(hop)
+
+    def _load_plugin(self, endpoint: str, environment: dict[str, str]) -> None:
+        """The app's plug-in (after the app: it may import the app's own modules)."""
+        context = PluginContext(endpoint_url=endpoint, environment=environment, region=REGION)
+        self.plugin = load_plugin(self.options.project_dir, context, self.options.plugin)
+        if self.plugin is not None:
+            self.hops = HopPrinter(self.say, hook(self.plugin, "describe_hop"))
+            name = getattr(self.plugin, "__name__", type(self.plugin).__name__)
+            hooks = [
+                h
+                for h in ("describe_hop", "demo", "views", "parked", "redrive")
+                if hook(self.plugin, h)
+            ]
+            self.say(f"plug-in {name}: {', '.join(hooks) or 'no hooks'}")
 
     def _start_moto(self) -> str:
         """moto's server in a child process (:mod:`local.motoserver`) on ``aws_port``."""
@@ -328,6 +371,9 @@ class LocalRuntime:
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads.clear()
+        if self.lambda_api is not None:
+            self.lambda_api.stop()
+            self.lambda_api = None
         if self.pipeline is not None:
             self.pipeline.close()
         if self.pipeline is not None and self.pipeline.failures.entries:
@@ -354,6 +400,19 @@ class LocalRuntime:
                 self._moto.kill()
             self._moto = None
         os.environ.pop("AWS_ENDPOINT_URL_EVENTBRIDGE", None)
+        os.environ.pop("AWS_ENDPOINT_URL_LAMBDA", None)
+
+
+def _load_app(config: Any, project_dir: Path) -> Any:
+    """The app object; an app that does not import stops start-up with one line."""
+    try:
+        return config.chalice_app
+    except Exception as err:  # noqa: BLE001 - one line naming the cause and where
+        failure = Failure.of(err, init=True, root=project_dir)
+        hint = f" {failure.hint()}" if failure.hint() else ""
+        raise RuntimeError(
+            f"the app in {project_dir} did not load: {failure.error}{hint}"
+        ) from None
 
 
 def _stage_endpoint(factory: Any, stage: str) -> str:
@@ -413,3 +472,25 @@ def main_run(options: RuntimeOptions) -> int:
     runtime.wait()
     runtime.stop()
     return 0
+
+
+def main_demo(options: RuntimeOptions) -> int:
+    """``python -m local demo``: the runtime, then the app plug-in's ``demo(url)``."""
+    runtime = LocalRuntime(options)
+    try:
+        runtime.start()
+    except Exception as err:  # noqa: BLE001 - refuse to start, saying why
+        print(f"local runtime did not start: {err}", file=sys.stderr)
+        return 2
+    try:
+        demo = hook(runtime.plugin, "demo")
+        if demo is None:
+            print(
+                f"the app in {options.project_dir} has no demo: its plug-in has no "
+                "demo(url) hook (see local/plugins.py)",
+                file=sys.stderr,
+            )
+            return 2
+        return int(demo(runtime.url))
+    finally:
+        runtime.stop()

@@ -50,9 +50,11 @@ from typing import Any
 
 from local.activity import ActivityLog
 from local.lambdas import Clock, Functions, Outcome
+from local.plugins import Hop as PluginHop
 from local.template import StreamSettings
 
-Hop = Callable[[str], None]
+# A note (str) or a hop the app's plug-in may word (local.plugins.Hop).
+Hop = Callable[[str | PluginHop], None]
 # Lambda's condition names in on-failure records. "RetryAttemptsExhausted" is the one
 # Lambda's documentation shows (services-dynamodb-errors); the record-age condition is not
 # shown there, so the runtime names it after the setting.
@@ -86,14 +88,14 @@ def lambda_record(
 _SHARD = "__local_shard_id"
 
 
-def describe_record(record: Mapping[str, Any]) -> str:
-    """``[order 7] source event INSERT In Stock = passed``: one line per record."""
+def record_hop(function: str, record: Mapping[str, Any], result: str) -> PluginHop:
+    """One stream record as a hop: ``[dynamodb] fn (1 record) → received: INSERT 7 a``
+    unless the app's plug-in words it (:mod:`local.plugins`)."""
     data = record.get("dynamodb") or {}
     keys = [str(next(iter(v.values()), "?")) for v in (data.get("Keys") or {}).values()]
-    status = ((data.get("NewImage") or {}).get("Status") or {}).get("S")
-    line = f"[order {keys[0] if keys else '-'}] source event {record.get('eventName')}"
-    line += "".join(f" {key}" for key in keys[1:])
-    return line + (f" = {status}" if status else "")
+    visible = {k: v for k, v in record.items() if k != _SHARD}
+    detail = " ".join([str(record.get("eventName"))] + keys)
+    return PluginHop(function, "dynamodb", 1, result, visible, detail)
 
 
 class StreamReader:
@@ -352,7 +354,7 @@ class StreamMapping:
             self._discard(lane, batch, RECORD_TOO_OLD, None, "record older than the maximum age")
             return
         for record in batch:
-            self._hop(describe_record(record))
+            self._hop(record_hop(self.name, record, "received"))
         self._hop(f"stream batch → {self.name}: {len(batch)} record(s)")
         event = {"Records": [{k: v for k, v in r.items() if k != _SHARD} for r in batch]}
         started = ActivityLog.clock()
@@ -439,7 +441,7 @@ class StreamMapping:
         self._failures.add(self.name, batch, error)
         self._failures.add_message(message)
         for record in batch:
-            self._hop(f"{describe_record(record)}: sent to the failure queue")
+            self._hop(record_hop(self.name, record, "sent to the failure queue"))
         queue = self.settings.on_failure_queue
         if queue and self._destination is not None:
             self._destination(queue, message)

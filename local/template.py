@@ -209,6 +209,9 @@ class ProjectSettings:
             if resource.get("Type") == "AWS::DynamoDB::Table"
         }
         function_names = {source.name for source in app.event_sources}
+        # @app.lambda_function functions and built-in authorizers are functions too.
+        function_names |= {function.name for function in app.pure_lambda_functions}
+        function_names |= {auth.name for auth in app.builtin_auth_handlers}
         if app.routes:
             function_names.add("api_handler")
         functions = {

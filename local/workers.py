@@ -22,21 +22,36 @@ Example::
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from local.diagnose import EnvironmentWatch, Failure
 from local.lambdas import Clock, Functions, Outcome
 from local.template import FunctionSettings
 
 _SPAWN = multiprocessing.get_context("spawn")
 READY_TIMEOUT_SECONDS = 120
+# Lambda's LogType=Tail returns the last 4 KB of the log; keep a little more than that.
+LOG_TAIL_CHARS = 8192
+
+
+class FunctionLoadError(RuntimeError):
+    """The function's worker could not load the app (Lambda's init error)."""
+
+    def __init__(self, function: str, error_type: str, message: str, line: str) -> None:
+        super().__init__(line)
+        self.function = function
+        self.error_type = error_type
+        self.message = message
 
 
 class _Context:
@@ -61,19 +76,24 @@ def _serve(
 ) -> None:
     """The worker's main loop: load the app once, then run one invocation at a time.
     ``own`` is the function's environment as Chalice merges it; Chalice's loader writes
-    the stage's variables into the environment, so they are handed to it as overrides."""
+    the stage's variables into the environment, so they are handed to it as overrides.
+    A failure is reported with its cause in one line (:mod:`local.diagnose`)."""
     os.environ.clear()
     os.environ.update(environ)
+    watch = EnvironmentWatch.install(project_dir)
     try:
         from chalice.cli.factory import CLIFactory
 
         config = CLIFactory(project_dir, environ=os.environ).create_config_obj(
             chalice_stage_name=stage, user_provided_params={"environment_variables": own}
         )
-        handler = config.chalice_app.handler_map[function]
+        app = config.chalice_app
+        # The REST API's function is the app object itself (Chalice's handler app.app).
+        handler = app if function == "api_handler" else app.handler_map[function]
         os.environ.update(own)
     except BaseException as err:  # noqa: BLE001 - reported to the runtime, which says so
-        conn.send(("init-error", f"{type(err).__name__}: {err}"))
+        failure = Failure.of(err, watch, init=True)
+        conn.send(("init-error", (failure.error_type, failure.message, failure.line(function))))
         return
     conn.send(("ready", None))
     while True:
@@ -81,11 +101,53 @@ def _serve(
         if message is None:
             return
         event, fields, real_seconds, scale = message
-        try:
-            value = handler(event, _Context(fields, real_seconds, scale))
-            conn.send(("ok", value))
-        except BaseException as err:  # noqa: BLE001 - a handler's crash is data here
-            conn.send(("error", f"{type(err).__name__}: {err}"))
+        watch.reset()
+        with _Tee() as log:
+            try:
+                reply: tuple[str, Any] = (
+                    "ok",
+                    handler(event, _Context(fields, real_seconds, scale)),
+                )
+                trace: tuple[str, ...] = ()
+                hint = ""
+            except BaseException as err:  # noqa: BLE001 - a handler's crash is data here
+                failure = Failure.of(err, watch)
+                reply, trace, hint = ("error", failure.error), failure.trace, failure.hint()
+        conn.send((*reply, {"log": log.text(), "trace": trace, "hint": hint}))
+
+
+class _Tee:
+    """Copies what the handler writes to stdout and stderr (Lambda's ``LogType=Tail``)."""
+
+    def __init__(self) -> None:
+        self._buffer = io.StringIO()
+        self._saved: list[Any] = []
+
+    def __enter__(self) -> _Tee:  # noqa: PYI034
+        self._saved = [sys.stdout, sys.stderr]
+        sys.stdout = _Copy(sys.stdout, self._buffer)
+        sys.stderr = _Copy(sys.stderr, self._buffer)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout, sys.stderr = self._saved
+
+    def text(self) -> str:
+        return self._buffer.getvalue()[-LOG_TAIL_CHARS:]
+
+
+class _Copy:
+    def __init__(self, stream: Any, copy: io.StringIO) -> None:
+        self._stream = stream
+        self._copy = copy
+
+    def write(self, text: str) -> int:
+        self._copy.write(text)
+        written: int = self._stream.write(text)
+        return written
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 class _Worker:
@@ -112,7 +174,7 @@ class _Worker:
         kind, detail = self.conn.recv()
         if kind != "ready":
             self.kill()
-            raise RuntimeError(f"function {function} failed to load: {detail}")
+            raise FunctionLoadError(function, *detail)
 
     def kill(self) -> None:
         self.process.kill()
@@ -144,8 +206,11 @@ class ProcessFunctions(Functions):
         stage: str,
         environ: Mapping[str, str],
         max_workers: int = 4,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__({}, settings, clock, account, region, prefix)
+        self._say = say or (lambda line: None)
+        self._reported: dict[str, str] = {}
         self._project_dir = project_dir
         self._stage = stage
         self._environ = dict(environ)
@@ -190,8 +255,11 @@ class ProcessFunctions(Functions):
         request_id = str(uuid.uuid4())
         try:
             worker = self._checkout(name)
+        except FunctionLoadError as err:
+            self._report_load_error(err)
+            return Outcome(request_id, error=f"{err.error_type}: {err.message}", init_error=True)
         except RuntimeError as err:
-            return Outcome(request_id, error=f"Runtime.InitError: {err}")
+            return Outcome(request_id, error=f"Runtime.InitError: {err}", init_error=True)
         context = self.context(name, request_id)
         fields = {
             key: getattr(context, key)
@@ -224,10 +292,21 @@ class ProcessFunctions(Functions):
                 request_id, error=f"Task timed out after {timeout:.2f} seconds", timed_out=True
             )
         self._release(name, worker)
-        kind, value = reply
+        kind, value, *extra = reply
+        more: dict[str, Any] = extra[0] if extra else {}
+        log, trace = str(more.get("log", "")), tuple(more.get("trace", ()))
         if kind == "ok":
-            return Outcome(request_id, value=value)
-        return Outcome(request_id, error=str(value))
+            return Outcome(request_id, value=value, log=log)
+        hint = str(more.get("hint", ""))
+        return Outcome(request_id, error=str(value), log=log, trace=trace, hint=hint)
+
+    def _report_load_error(self, err: FunctionLoadError) -> None:
+        """Say each distinct load failure of a function once (each invocation retries)."""
+        with self._lock:
+            if self._reported.get(err.function) == str(err):
+                return
+            self._reported[err.function] = str(err)
+        self._say(str(err))
 
     def close(self) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import jsonschema
 
-from local.demo import call
+from local_plugin.demo import call
 from ops.schema import SCHEMAS
 from tests.integration.test_local_runtime import ROOT
 

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from local.__main__ import parse
-from local.demo import call, wait_until_final
 from local.embedded_aws import DEFAULT_AWS_PORT
+from local_plugin.demo import call, wait_until_final
 from tests.integration.test_local_runtime import ROOT, RuntimeProcess, _free_port
 
 CHALICE = Path(sys.executable).with_name("chalice")

@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.demo import call, wait_until_final
+from local_plugin.demo import call, wait_until_final
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,12 +36,22 @@ def _free_port() -> int:
 
 class RuntimeProcess:
     """``python -m local run`` in a child process, its output collected line by line.
-    Its API and its embedded AWS listen on free ports, so runs side by side never clash."""
+    Its API, its embedded AWS and its Lambda API listen on free ports, so runs side by
+    side never clash."""
 
     def __init__(self, *args: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS"))}
         # Free ports; the web UI off unless a test asks for it (--ui-port N comes later).
-        ports = ["--port", str(_free_port()), "--aws-port", "0", "--ui-port", "0"]
+        ports = [
+            "--port",
+            str(_free_port()),
+            "--aws-port",
+            "0",
+            "--ui-port",
+            "0",
+            "--lambda-port",
+            "0",
+        ]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local", "run", *ports, *args],
             cwd=ROOT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from local.demo import call, wait_until_final
+from local_plugin.demo import call, wait_until_final
 from tests.integration.test_local_runtime import RuntimeProcess
 
 

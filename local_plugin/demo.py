@@ -1,8 +1,10 @@
-"""``python -m local demo``: the reference scenario, driven through the HTTP API.
+"""This app's demo: the reference scenario, driven through the HTTP API.
 
-Starts the runtime, then sends the checks of four orders: one that passes both, one that
-fails a check, one whose results are posted twice, and one whose results arrive out of
-order. It waits until each order is final and prints what each became.
+``python -m local demo`` starts the runtime and calls :func:`demo` with the runtime's URL
+(the plug-in hook of :mod:`local.plugins`). It sends the checks of four orders: one that
+passes both, one that fails a check, one whose results are posted twice, and one whose
+results arrive out of order. It waits until each order is final and prints what each
+became.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
-
-from local.runtime import LocalRuntime, RuntimeOptions
 
 T1 = "2026-01-01T10:00:00Z"
 T2 = "2026-01-01T10:05:00Z"
@@ -87,20 +87,17 @@ def summary_table(views: dict[str, dict[str, Any]], notes: dict[str, str]) -> st
     return "\n".join(lines)
 
 
-def main_demo(options: RuntimeOptions) -> int:
-    runtime = LocalRuntime(options)
-    runtime.start()
-    try:
-        for step in SCENARIO:
-            status, body = call("POST", f"{runtime.url}/orders/{step.order_id}/events", step.body)
-            runtime.say(
-                f"[order {step.order_id}] POST {step.body['name']}={step.body['status']} "
-                f"→ {status} {body.get('state')}"
-            )
-        notes = {step.order_id: step.note for step in SCENARIO}
-        views = {order_id: wait_until_final(runtime.url, order_id) for order_id in notes}
-        print()
-        print(summary_table(views, notes), flush=True)
-    finally:
-        runtime.stop()
+def demo(url: str) -> int:
+    """Run the scenario against the runtime at ``url``; 0 when every order is final."""
+    for step in SCENARIO:
+        status, body = call("POST", f"{url}/orders/{step.order_id}/events", step.body)
+        print(
+            f"[order {step.order_id}] POST {step.body['name']}={step.body['status']} "
+            f"→ {status} {body.get('state')}",
+            flush=True,
+        )
+    notes = {step.order_id: step.note for step in SCENARIO}
+    views = {order_id: wait_until_final(url, order_id) for order_id in notes}
+    print()
+    print(summary_table(views, notes), flush=True)
     return 0 if all("decidedAt" in v for v in views.values()) else 1
