@@ -910,6 +910,32 @@ def _parse_event(event: Mapping[str, object] | str) -> Mapping[str, object]:
 # --------------------------------------------------------------------------- public API
 
 
+def pattern_fields(pattern: Mapping[str, object] | str) -> frozenset[str]:
+    """The dot-joined field names a pattern looks at, in any of its alternatives: an
+    event's other fields cannot change whether it matches (see :func:`prune_event`)."""
+    parsed = _parse_pattern_text(pattern) if isinstance(pattern, str) else pattern
+    return frozenset(field for branch in _compile(parsed) for field in branch)
+
+
+def prune_event(node: object, fields: frozenset[str], prefix: str = "") -> object:
+    """The event with only the members on the way to ``fields``: it matches every
+    pattern whose fields are among ``fields`` exactly as the whole event does (arrays keep
+    their elements and order, so the same-element rule sees the same elements)."""
+    if isinstance(node, Mapping):
+        kept: dict[str, object] = {}
+        for key, member in node.items():
+            name = f"{prefix}{key}"
+            deeper = any(field.startswith(f"{name}.") for field in fields)
+            if deeper:
+                kept[key] = prune_event(member, fields, f"{name}.")
+            elif name in fields:
+                kept[key] = member
+        return kept
+    if isinstance(node, list | tuple):
+        return [prune_event(element, fields, prefix) for element in node]
+    return node
+
+
 def validate(pattern: Mapping[str, object] | str) -> dict[str, object]:
     """Check an event pattern by EventBridge's rules and return it parsed.
 
