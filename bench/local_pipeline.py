@@ -9,6 +9,9 @@ Two runs, both checks passing, posted by 8 concurrent sources over real HTTP:
   pipeline itself, including the aggregator's 1-second batching window
   (``maximum_batching_window_in_seconds=1`` in ``app.py``, as deployed).
 
+Both start after 20 warm-up orders have gone through every hop (steady state; the first
+invocations create the app's AWS clients).
+
 Each run also reports the CPU seconds spent per order by the embedded AWS (moto's
 process), by the runtime (its process: API, pump, handlers) and by the load generator
 (its sending threads, in the runtime's process), and the throughput that CPU allows:
@@ -28,8 +31,19 @@ import subprocess
 import sys
 import time
 
-from bench.loadgen import arrival_order, make_plans, post_all, running, wait_for, watching_outcomes
+from bench.loadgen import (
+    Outcomes,
+    arrival_order,
+    make_plans,
+    post_all,
+    running,
+    wait_for,
+    watching_outcomes,
+)
 from local.runtime import RuntimeOptions
+
+# Orders sent and invoiced before each measurement (not counted).
+WARM_UP_ORDERS = 20
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -54,6 +68,16 @@ def allowed_throughput(moto_ms: float, runtime_ms: float, load_ms: float) -> flo
     return min(1000 / moto_ms, 1000 / (runtime_ms + load_ms), cores * 1000 / total)
 
 
+def warm_up(url: str, outcomes: Outcomes) -> None:
+    """A few orders through every hop before measuring, so the figures are steady state:
+    the first invocations create the app's AWS clients (``bench.coldstart`` measures
+    cold starts on their own)."""
+    plans = make_plans(WARM_UP_ORDERS, {"pass": 1.0}, seed=2, prefix="warm")
+    post_all(url, arrival_order(plans, duplicate_rate=0.0, seed=2, block=1))
+    if not wait_for(outcomes, WARM_UP_ORDERS, timeout=300):
+        raise RuntimeError("the warm-up orders were not invoiced")
+
+
 def measure(orders: int, orders_per_second: float | None = None) -> dict[str, float]:
     plans = make_plans(orders, {"pass": 1.0}, seed=1, prefix="tp")
     posts = arrival_order(plans, duplicate_rate=0.0, seed=1, block=1)
@@ -63,13 +87,18 @@ def measure(orders: int, orders_per_second: float | None = None) -> dict[str, fl
         running(RuntimeOptions(port=0, isolation="thread")) as runtime,
         watching_outcomes() as outcomes,
     ):
+        warm_up(runtime.url, outcomes)
         moto_pid = runtime.aws_pid
         moto_before, own_before = process_cpu_seconds(moto_pid), time.process_time()
         start = time.monotonic()
         last_post = post_all(runtime.url, posts, per_second=rate, cpu=sending)
-        if not wait_for(outcomes, orders, timeout=900):
+        if not wait_for(outcomes, WARM_UP_ORDERS + orders, timeout=900):
             raise RuntimeError(f"only {outcomes.decided()} of {orders} orders were invoiced")
-        invoiced = {order: entries[0][1] for order, entries in outcomes.created.items()}
+        invoiced = {
+            order: entries[0][1]
+            for order, entries in outcomes.created.items()
+            if order in last_post
+        }
         moto_cpu = process_cpu_seconds(moto_pid) - moto_before
         own_cpu = time.process_time() - own_before
     latencies = [invoiced[o] - last_post[o] for o in invoiced]
