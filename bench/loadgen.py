@@ -160,10 +160,15 @@ def running(options: RuntimeOptions, quiet: bool = True) -> Iterator[LocalRuntim
 
 
 def post_all(
-    base: str, posts: list[Post], workers: int = 8, per_second: float | None = None
+    base: str,
+    posts: list[Post],
+    workers: int = 8,
+    per_second: float | None = None,
+    cpu: list[float] | None = None,
 ) -> dict[str, float]:
     """Send every post with ``workers`` threads, as fast as they go or at ``per_second``
-    posts a second; return each order's last answer time."""
+    posts a second; return each order's last answer time. ``cpu`` gets the CPU seconds
+    the sending threads spent (the load generator's own share of its process)."""
     last: dict[str, float] = {}
     lock = threading.Lock()
     start = time.monotonic()
@@ -172,9 +177,13 @@ def post_all(
         index, post = numbered
         if per_second:
             time.sleep(max(0.0, start + index / per_second - time.monotonic()))
+        began = time.thread_time()
         _, answered = send(base, post)
+        spent = time.thread_time() - began
         with lock:
             last[post.order_id] = max(last.get(post.order_id, 0.0), answered)
+            if cpu is not None:
+                cpu.append(spent)
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(one, enumerate(posts)))

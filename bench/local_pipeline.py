@@ -9,6 +9,15 @@ Two runs, both checks passing, posted by 8 concurrent sources over real HTTP:
   pipeline itself, including the aggregator's 1-second batching window
   (``maximum_batching_window_in_seconds=1`` in ``app.py``, as deployed).
 
+Both start after 20 warm-up orders have gone through every hop (steady state; the first
+invocations create the app's AWS clients).
+
+Each run also reports the CPU seconds spent per order by the embedded AWS (moto's
+process), by the runtime (its process: API, pump, handlers) and by the load generator
+(its sending threads, in the runtime's process), and the throughput that CPU allows:
+each process is bound to one core by its interpreter lock, and all of them share the
+machine's cores. Unlike wall time, these figures hold on a machine that others share.
+
     python -m bench.local_pipeline [--orders 1000] [--paced-orders 200] [--rate 4]
 """
 
@@ -22,8 +31,19 @@ import subprocess
 import sys
 import time
 
-from bench.loadgen import arrival_order, make_plans, post_all, running, wait_for, watching_outcomes
+from bench.loadgen import (
+    Outcomes,
+    arrival_order,
+    make_plans,
+    post_all,
+    running,
+    wait_for,
+    watching_outcomes,
+)
 from local.runtime import RuntimeOptions
+
+# Orders sent and invoiced before each measurement (not counted).
+WARM_UP_ORDERS = 20
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -31,22 +51,65 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def allowed_throughput(moto_ms: float, runtime_ms: float, load_ms: float) -> float:
+    """Orders/s the CPU allows: each process at most one core, all within the machine's."""
+    cores = os.cpu_count() or 1
+    total = moto_ms + runtime_ms + load_ms
+    return min(1000 / moto_ms, 1000 / (runtime_ms + load_ms), cores * 1000 / total)
+
+
+def warm_up(url: str, outcomes: Outcomes) -> None:
+    """A few orders through every hop before measuring, so the figures are steady state:
+    the first invocations create the app's AWS clients (``bench.coldstart`` measures
+    cold starts on their own)."""
+    plans = make_plans(WARM_UP_ORDERS, {"pass": 1.0}, seed=2, prefix="warm")
+    post_all(url, arrival_order(plans, duplicate_rate=0.0, seed=2, block=1))
+    if not wait_for(outcomes, WARM_UP_ORDERS, timeout=300):
+        raise RuntimeError("the warm-up orders were not invoiced")
+
+
 def measure(orders: int, orders_per_second: float | None = None) -> dict[str, float]:
     plans = make_plans(orders, {"pass": 1.0}, seed=1, prefix="tp")
     posts = arrival_order(plans, duplicate_rate=0.0, seed=1, block=1)
     rate = 2 * orders_per_second if orders_per_second else None
+    sending: list[float] = []
     with (
         running(RuntimeOptions(port=0, isolation="thread")) as runtime,
         watching_outcomes() as outcomes,
     ):
+        warm_up(runtime.url, outcomes)
+        moto_pid = runtime.aws_pid
+        moto_before, own_before = process_cpu_seconds(moto_pid), time.process_time()
         start = time.monotonic()
-        last_post = post_all(runtime.url, posts, per_second=rate)
-        if not wait_for(outcomes, orders, timeout=600):
+        last_post = post_all(runtime.url, posts, per_second=rate, cpu=sending)
+        if not wait_for(outcomes, WARM_UP_ORDERS + orders, timeout=900):
             raise RuntimeError(f"only {outcomes.decided()} of {orders} orders were invoiced")
-        invoiced = {order: entries[0][1] for order, entries in outcomes.created.items()}
+        invoiced = {
+            order: entries[0][1]
+            for order, entries in outcomes.created.items()
+            if order in last_post
+        }
+        moto_cpu = process_cpu_seconds(moto_pid) - moto_before
+        own_cpu = time.process_time() - own_before
     latencies = [invoiced[o] - last_post[o] for o in invoiced]
     elapsed = max(invoiced.values()) - start
+    load_ms = 1000 * sum(sending) / orders
+    moto_ms, runtime_ms = 1000 * moto_cpu / orders, 1000 * own_cpu / orders - load_ms
     return {
+        "moto_cpu_ms": moto_ms,
+        "runtime_cpu_ms": runtime_ms,
+        "load_cpu_ms": load_ms,
+        "allowed_orders_per_second": allowed_throughput(moto_ms, runtime_ms, load_ms),
         "offered": orders_per_second or 0.0,
         "orders": orders,
         "seconds": elapsed,
@@ -59,8 +122,11 @@ def measure(orders: int, orders_per_second: float | None = None) -> dict[str, fl
 
 def report(runs: list[dict[str, float]]) -> str:
     lines = [
-        "| run | orders | offered load | wall time | throughput | latency p50 | latency p99 |",
-        "|---|---|---|---|---|---|---|",
+        (
+            "| run | orders | offered load | wall time | throughput | latency p50 | latency p99 "
+            "| CPU ms/order: moto / runtime / load | CPU allows |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for figures in runs:
         offered = figures["offered"]
@@ -68,7 +134,9 @@ def report(runs: list[dict[str, float]]) -> str:
         lines.append(
             f"| {'paced' if offered else 'saturated'} | {figures['orders']:.0f} | {load} "
             f"| {figures['seconds']:.1f} s | {figures['orders_per_second']:.1f} orders/s "
-            f"| {figures['p50_ms']:.0f} ms | {figures['p99_ms']:.0f} ms |"
+            f"| {figures['p50_ms']:.0f} ms | {figures['p99_ms']:.0f} ms "
+            f"| {figures['moto_cpu_ms']:.0f} / {figures['runtime_cpu_ms']:.0f} / "
+            f"{figures['load_cpu_ms']:.0f} | {figures['allowed_orders_per_second']:.0f} orders/s |"
         )
     return "\n".join(lines)
 

@@ -1,8 +1,14 @@
 """The runtime's embedded AWS: moto's server app on a loopback port, in a thread.
 
-This is what ``moto.server.ThreadedMotoServer`` does, except that the port is bound here,
-before the thread starts, so a port already in use is an error that says so (moto's
-thread would exit and leave ``start()`` waiting forever).
+This is what ``moto.server.ThreadedMotoServer`` does, with two differences:
+
+* the port is bound here, before the thread starts, so a port already in use is an error
+  that says so (moto's thread would exit and leave ``start()`` waiting forever);
+* the app is served by waitress, not werkzeug's development server. werkzeug's server
+  answers every request with ``Connection: close`` and starts a thread for each
+  connection, so every AWS call of the runtime paid a TCP connect and a thread start on
+  both sides. waitress keeps HTTP/1.1 connections alive (boto3 reuses them) and runs
+  requests on a fixed pool of threads.
 
 Example::
 
@@ -20,6 +26,9 @@ from typing import Any
 # The port `python -m local run` serves AWS on by default; the `local` stage of
 # .chalice/config.json points `chalice local` at it (AWS_ENDPOINT_URL).
 DEFAULT_AWS_PORT = 8002
+# Requests served at once. DynamoDB calls run one at a time anyway (local.motoserver's
+# lock); more threads only let SQS and EventBridge calls run beside them.
+SERVER_THREADS = 8
 
 
 class PortInUse(RuntimeError):
@@ -29,29 +38,30 @@ class PortInUse(RuntimeError):
 class EmbeddedAws:
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_AWS_PORT) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-        from werkzeug.serving import make_server
+        from waitress.server import create_server
 
         listener = _listen(host, port)
-        try:
-            app = DomainDispatcherApplication(create_backend_app)
-            # werkzeug serves on a duplicate of the descriptor; ours is closed below.
-            self._server: Any = make_server(host, port, app, threaded=True, fd=listener.fileno())
-        finally:
-            listener.close()
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="local-aws", daemon=True
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server: Any = create_server(
+            app,
+            sockets=[listener],
+            threads=SERVER_THREADS,
+            connection_limit=1000,
+            channel_timeout=300,
+            clear_untrusted_proxy_headers=False,
         )
+        self._thread = threading.Thread(target=self._server.run, name="local-aws", daemon=True)
         self._thread.start()
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self._server.effective_host}:{self._server.effective_port}"
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        """Stop accepting and let the running requests finish; the loop thread is a
+        daemon (waitress's loop has no stop call), and ends with the process."""
+        self._server.task_dispatcher.shutdown(timeout=5)
+        self._server.close()
 
 
 def _listen(host: str, port: int) -> socket.socket:

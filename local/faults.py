@@ -47,6 +47,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         # Told of each PutEvents entry refused here: (entry, error code, message).
         self.on_refused: Callable[[dict[str, Any], str, str], None] | None = None
+        self._local = threading.local()  # each serving thread's connection to upstream
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -124,16 +125,42 @@ class FaultProxy:
             self.on_refused(entry, code, message)
 
     def _send(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any, bytes]:
+        """Forward on this thread's kept-alive connection to the endpoint. A reused
+        connection the endpoint has closed meanwhile fails before the request is read,
+        so the request is sent again once on a new one (as urllib3 does)."""
+        forwarded = {k: v for k, v in dict(headers).items() if k.lower() != "content-length"}
+        reused = getattr(self._local, "connection", None)
+        if reused is not None:
+            try:
+                return self._exchange(reused, method, path, body, forwarded)
+            except (http.client.RemoteDisconnected, ConnectionError):
+                pass
         connection = http.client.HTTPConnection(
             self.upstream.hostname or "127.0.0.1", self.upstream.port, timeout=30
         )
-        forwarded = {k: v for k, v in dict(headers).items() if k.lower() != "content-length"}
+        self._local.connection = connection
+        return self._exchange(connection, method, path, body, forwarded)
+
+    def _exchange(
+        self,
+        connection: http.client.HTTPConnection,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> tuple[int, Any, bytes]:
         try:
-            connection.request(method, path, body=body, headers=forwarded)
+            connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
-            return response.status, response.getheaders(), response.read()
-        finally:
+            answer = response.status, response.getheaders(), response.read()
+        except BaseException:
             connection.close()
+            self._local.connection = None
+            raise
+        if response.will_close:
+            connection.close()
+            self._local.connection = None
+        return answer
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self

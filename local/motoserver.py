@@ -17,11 +17,25 @@ another version, so an upgrade cannot drop them silently:
 * **Atomic DynamoDB calls.** moto's threaded server runs requests side by side and can
   lose concurrent updates of one item; DynamoDB applies each write atomically. Every
   DynamoDB and DynamoDB Streams request is served under one lock.
+
+And three that change only how fast moto answers, not what (measured in
+``bench/results.md``, local section):
+
+* **The list of moto's services is read once.** moto's server finds the backend of
+  every request by listing its own package directory (``list_of_moto_modules``: one
+  ``listdir`` and ~200 ``isdir`` calls per request, under a global lock).
+* **EventBridge input paths are parsed once.** For every event and every target, moto's
+  ``EventTemplateParser`` builds a new JSONPath parser (PLY's yacc tables) for each of
+  the eight default input paths. Parsed paths are cached; ``find`` does not change them.
+* **SQS reads a queue's retention period directly.** For every message it receives,
+  moto computed all of the queue's attributes (which counts the queue's messages) only to
+  read ``MessageRetentionPeriod``: quadratic in the queue's depth.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import threading
 from typing import Any
@@ -75,6 +89,39 @@ def patch_moto() -> None:
                 return _original(self)
 
         handler.call_action = call_action  # type: ignore[method-assign]
+    _patch_service_list()
+    _patch_input_paths()
+    _patch_sqs_retention()
+
+
+def _patch_service_list() -> None:
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+
+def _patch_input_paths() -> None:
+    import jsonpath_ng.ext
+
+    parse: Any = jsonpath_ng.ext.parse  # type: ignore[attr-defined]
+    jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(parse)  # type: ignore[attr-defined]
+
+
+def _patch_sqs_retention() -> None:
+    from moto.core import utils
+    from moto.sqs.models import Message, SQSBackend
+
+    def is_message_valid_based_on_retention_period(
+        self: SQSBackend, queue_name: str, message: Message
+    ) -> bool:
+        queue: Any = self.get_queue(queue_name)
+        retain_until = queue.message_retention_period + message.sent_timestamp / 1000  # type: ignore[operator]
+        return bool(retain_until > utils.unix_time())
+
+    SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
+        is_message_valid_based_on_retention_period
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -87,6 +134,7 @@ def main(argv: list[str]) -> int:
     from local.embedded_aws import EmbeddedAws, PortInUse
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    logging.getLogger("waitress").setLevel(logging.ERROR)  # no "task queue depth" lines
     try:
         server = EmbeddedAws("127.0.0.1", args.port)
     except PortInUse as err:

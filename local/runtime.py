@@ -311,6 +311,11 @@ class LocalRuntime:
             ]
             self.say(f"plug-in {name}: {', '.join(hooks) or 'no hooks'}")
 
+    @property
+    def aws_pid(self) -> int:
+        """The embedded AWS's process id (0 with ``--endpoint``): benchmarks read its CPU."""
+        return int(self._moto.pid) if self._moto is not None else 0
+
     def _start_moto(self) -> str:
         """moto's server in a child process (:mod:`local.motoserver`) on ``aws_port``."""
         self._moto = subprocess.Popen(

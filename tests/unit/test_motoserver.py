@@ -84,3 +84,84 @@ def test_the_fixes_refuse_an_unverified_moto(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(moto, "__version__", "999.0.0")
     with pytest.raises(RuntimeError, match="verified on moto"):
         motoserver.patch_moto()
+
+
+# The fixes below change how fast moto answers, not what it answers.
+
+
+@pytest.fixture
+def bus_to_queue() -> Iterator[tuple[Any, Any, str]]:
+    motoserver.patch_moto()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        events = boto3.client("events", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})[
+            "QueueUrl"
+        ]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_rule(Name="all", EventPattern='{"source": ["s"]}')
+        events.put_targets(Rule="all", Targets=[{"Id": "q", "Arn": arn}])
+        yield sqs, events, url
+
+
+def _received(sqs: Any, url: str) -> list[dict[str, Any]]:
+    import json
+
+    page = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    return [json.loads(m["Body"]) for m in page.get("Messages", [])]
+
+
+def test_each_event_reaches_an_sqs_target_with_its_own_fields(
+    bus_to_queue: tuple[Any, Any, str],
+) -> None:
+    # EventBridge delivers the event itself to a target without an input transformer
+    # (eb-transform-target-input); the cached input paths must not carry one event's
+    # values into the next.
+    sqs, events, url = bus_to_queue
+    for n in (1, 2):
+        events.put_events(
+            Entries=[{"Source": "s", "DetailType": f"t{n}", "Detail": f'{{"n": {n}}}'}]
+        )
+    bodies = sorted(_received(sqs, url), key=lambda b: b["detail"]["n"])
+    assert [(b["detail-type"], b["detail"], b["source"]) for b in bodies] == [
+        ("t1", {"n": 1}, "s"),
+        ("t2", {"n": 2}, "s"),
+    ]
+
+
+def test_a_message_past_the_queues_retention_period_is_not_received(
+    bus_to_queue: tuple[Any, Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MessageRetentionPeriod: "the length of time ... for which Amazon SQS retains a
+    # message" (SQS SetQueueAttributes); the queue above keeps them 60 seconds.
+    import time
+
+    from moto.core import utils
+    from moto.sqs import models as sqs_models
+
+    sqs, _, url = bus_to_queue
+    sqs.send_message(QueueUrl=url, MessageBody='{"kept": true}')
+    assert _received(sqs, url) == [{"kept": True}]
+    sqs.send_message(QueueUrl=url, MessageBody='{"kept": false}')
+    later = lambda *args: time.time() + 61
+    monkeypatch.setattr(utils, "unix_time", later)
+    monkeypatch.setattr(sqs_models, "unix_time", later)  # where moto's own check reads it
+    assert _received(sqs, url) == []
+
+
+def test_the_service_list_is_moto_own() -> None:
+    import os
+
+    from moto import backends
+
+    motoserver.patch_moto()
+    folder = os.path.dirname(moto.__file__)
+    expected = sorted(
+        name
+        for name in os.listdir(folder)
+        if os.path.isdir(os.path.join(folder, name)) and not name.startswith("__")
+    )
+    assert list(backends.list_of_moto_modules()) == expected
+    assert {"dynamodb", "dynamodbstreams", "events", "sqs"} <= set(expected)
