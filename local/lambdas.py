@@ -143,6 +143,10 @@ class Functions:
     def arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self._region}:{self._account}:function:{self.deployed_name(name)}"
 
+    def rule_arn(self, name: str) -> str:
+        """The ARN of the function's EventBridge rule, named as ``chalice deploy`` names it."""
+        return f"arn:aws:events:{self._region}:{self._account}:rule/{self.deployed_name(name)}"
+
     def context(self, name: str, request_id: str) -> LambdaContext:
         settings = self.settings(name)
         deployed = self.deployed_name(name)

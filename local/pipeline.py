@@ -200,6 +200,7 @@ class Pipeline:
             on_done=self._said_done,
             on_drop=lambda d: self.failures.add(d.function, [d.event], f"event {d.reason}"),
             activity=self.activity,
+            seed=seed,
         )
 
     def pump(self, everything: bool = False) -> bool:

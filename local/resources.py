@@ -61,5 +61,14 @@ class LocalQueues:
                 )["QueueUrl"]
             return self._urls[name]
 
-    def send(self, name: str, body: dict[str, Any]) -> None:
-        self._sqs.send_message(QueueUrl=self.url(name), MessageBody=json.dumps(body))
+    def send(
+        self, name: str, body: dict[str, Any], attributes: Mapping[str, str] | None = None
+    ) -> None:
+        """Send ``body`` as JSON, with ``attributes`` as String message attributes."""
+        extra: dict[str, Any] = {}
+        if attributes:
+            extra["MessageAttributes"] = {
+                key: {"DataType": "String", "StringValue": value}
+                for key, value in attributes.items()
+            }
+        self._sqs.send_message(QueueUrl=self.url(name), MessageBody=json.dumps(body), **extra)

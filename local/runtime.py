@@ -383,6 +383,9 @@ class LocalRuntime:
             self.pipeline.close()
         if self.pipeline is not None and self.pipeline.failures.entries:
             self.say(f"failure queue holds {len(self.pipeline.failures.entries)} record(s)")
+        if self.pipeline is not None:
+            for line in self.pipeline.invocations.summary():
+                self.say(line)
         if self.faults is not None:
             if self.options.fault_rate > 0:
                 self.say(

@@ -121,6 +121,8 @@ class FunctionSettings:
     environment: dict[str, str] = field(default_factory=dict)
     invoke: AsyncSettings = field(default_factory=AsyncSettings)
     target: TargetSettings = field(default_factory=TargetSettings)
+    # ReservedConcurrentExecutions (Chalice's ``reserved_concurrency``); None: unreserved.
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -320,6 +322,9 @@ def _function(
     properties = _function_properties(resources, name)
     if isinstance(properties.get("Timeout"), int):  # the merge template wins, as it does there
         timeout = properties["Timeout"]
+    reserved = getattr(scoped, "reserved_concurrency", None)
+    if isinstance(properties.get("ReservedConcurrentExecutions"), int):
+        reserved = properties["ReservedConcurrentExecutions"]
     return FunctionSettings(
         name=name,
         timeout_seconds=float(timeout),
@@ -327,6 +332,7 @@ def _function(
         environment=environment,
         invoke=_async_settings(name, properties, resources, names),
         target=_target_settings(name, properties, names),
+        reserved_concurrency=int(reserved) if reserved is not None else None,
     )
 
 

@@ -93,6 +93,7 @@ def test_every_function_runs_locally_with_its_packaged_timeout_and_memory(
         properties = functions[logical_id_of(name)]
         assert settings.timeout_seconds == properties["Timeout"], name
         assert settings.memory_mb == properties["MemorySize"], name
+        assert settings.reserved_concurrency == properties.get("ReservedConcurrentExecutions")
 
 
 def test_asynchronous_targets_run_locally_with_the_packaged_retries_and_destinations(

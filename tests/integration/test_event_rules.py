@@ -11,6 +11,11 @@ rules, from the AWS documentation:
   invocation-async-retain-records: the on-failure destination gets an invocation record,
   a dead-letter queue gets the event itself;
 * eb-rule-state / DISABLED rules deliver nothing;
+* a throttled Invoke call (no concurrency left: ReservedConcurrentExecutions 0) goes
+  through the rule target's retry policy (eb-rule-retry-policy, API_RetryPolicy: until
+  MaximumRetryAttempts or MaximumEventAgeInSeconds), then to its DeadLetterConfig queue
+  with the attributes of eb-rule-dlq (RULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE,
+  EXHAUSTED_RETRY_CONDITION, RETRY_ATTEMPTS); without one it is dropped;
 * the scheduled event (``Scheduled Event`` from ``aws.events`` with the rule's ARN);
 * python-context: the context object.
 
@@ -61,13 +66,26 @@ class EventApp:
         return found
 
     def take(self, queue: str, timeout: float = 30.0) -> dict[str, Any]:
+        body, _ = self.take_message(queue, timeout)
+        return body
+
+    def take_message(
+        self, queue: str, timeout: float = 30.0
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The next message's JSON body and its String message attributes."""
         url = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
         for _ in range(int(timeout)):
-            page = self.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+            page = self.sqs.receive_message(
+                QueueUrl=url, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+            )
             for message in page.get("Messages", []):
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
                 body: dict[str, Any] = json.loads(message["Body"])
-                return body
+                attributes = {
+                    name: value["StringValue"]
+                    for name, value in message.get("MessageAttributes", {}).items()
+                }
+                return body, attributes
         raise AssertionError(f"nothing on {queue}:\n" + "\n".join(self.proc.lines[-40:]))
 
 
@@ -216,3 +234,40 @@ def test_duplicate_rate_delivers_events_again() -> None:
         assert first["request"] != second["request"]
     finally:
         assert app.proc.stop() == 0
+
+
+def test_a_throttled_target_retries_by_its_retry_policy_then_goes_to_its_dead_letter_queue() -> (
+    None
+):
+    """Both targets have reserved concurrency 0 (one from config.json, one from the merge
+    template): every Invoke call is throttled and neither handler ever runs."""
+    app = _start("--time-scale", "60")
+    try:
+        app.publish(_entry("throttled", {"try": "throttle"}))
+        body, attributes = app.take_message("event-rules-target-dead-letters")
+        assert body["detail-type"] == "throttled"
+        assert body["detail"] == {"try": "throttle"}
+        assert attributes["ERROR_CODE"] == "THROTTLING"
+        assert "TooManyRequestsException" in attributes["ERROR_MESSAGE"]
+        # RetryPolicy MaximumRetryAttempts 2: the first try and two retries.
+        assert attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumRetryAttempts"
+        assert attributes["RETRY_ATTEMPTS"] == "2"
+        assert attributes["RULE_ARN"] == (
+            "arn:aws:events:us-east-1:123456789012:rule/event-rules-local-throttled"
+        )
+        assert attributes["TARGET_ARN"] == (
+            "arn:aws:lambda:us-east-1:123456789012:function:event-rules-local-throttled"
+        )
+        assert app.proc.count(r"\d throttled: throttled \(TooManyRequestsException\)") == 2
+        # MaximumEventAgeInSeconds 60 and no DeadLetterConfig: dropped, and said so.
+        app.proc.wait_for(
+            r"throttled_by_age: target gave up \(MaximumEventAgeInSeconds\), event dropped"
+        )
+        assert app.calls("throttled") == [] and app.calls("throttled_by_age") == []
+    finally:
+        assert app.proc.stop() == 0
+    app.proc.wait_for(r"EventBridge targets throttled: \d+ Invoke call\(s\)")
+    app.proc.wait_for(
+        r"rule targets gave up on 2 event\(s\): 1 to a dead-letter queue or destination, "
+        r"1 dropped"
+    )

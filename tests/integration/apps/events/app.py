@@ -69,6 +69,18 @@ def switched_off(event: Any) -> None:
     _say("switched_off", event)
 
 
+@app.on_cw_event({"source": ["tests"], "detail-type": ["throttled"]}, name="throttled")
+def throttled(event: Any) -> None:
+    """Reserved concurrency 0: never runs; the rule target's RetryPolicy, then its DLQ."""
+    _say("throttled", event)
+
+
+@app.on_cw_event({"source": ["tests"], "detail-type": ["throttled"]}, name="throttled_by_age")
+def throttled_by_age(event: Any) -> None:
+    """Reserved concurrency 0, a short MaximumEventAgeInSeconds and no DLQ: dropped."""
+    _say("throttled_by_age", event)
+
+
 @app.schedule(Rate(1, unit=Rate.HOURS), name="ticker")
 def ticker(event: Any) -> None:
     _say("ticker", event)
