@@ -13,8 +13,10 @@ can be reported; the tests put the same counts in their assertion messages.
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -157,6 +159,40 @@ def tally(
         if status == "invoiced" and sent.get(order, 0) == 0:
             result.told_never.append(order)
     return result
+
+
+# The local runtime's hop line for a target's reply: ``[order 7] handler done: {...}``.
+_REPLY_LINE = re.compile(r"\[order (\S+)\] handler done: (\{.*\})$")
+
+
+def sent_from_lines(lines: Iterable[str]) -> Counter[str]:
+    """``Order sent`` per ``order_id`` from printed JSON log lines (the local runtime's
+    ``--verbose`` output: each worker prints the app's structured logs)."""
+    told: Counter[str] = Counter()
+    for line in lines:
+        if ORDER_SENT not in line or "{" not in line:
+            continue
+        try:
+            record = json.loads(line[line.index("{") :])
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("message") == ORDER_SENT:
+            told[str(record.get("order_id"))] += 1
+    return told
+
+
+def replies_from_lines(lines: Iterable[str]) -> list[tuple[str, Any]]:
+    """Every target's reply, with the order its event was about, from the local
+    runtime's hop lines."""
+    found: list[tuple[str, Any]] = []
+    for line in lines:
+        match = _REPLY_LINE.search(line)
+        if match:
+            try:
+                found.append((match.group(1), ast.literal_eval(match.group(2))))
+            except (ValueError, SyntaxError):
+                continue
+    return found
 
 
 def summary_line(result: Tally) -> str:
