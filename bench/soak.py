@@ -2,43 +2,48 @@
 
 1,000 orders (70% both checks pass, 20% one fails, 10% one check never arrives), 10%
 duplicate posts, arrival shuffled, and 5% of the app's AWS calls failed with a
-ThrottlingException by a proxy in front of moto. The runtime plays Lambda's rules with
-the deployed stream settings (ParallelizationFactor 10 …) and delivers 10% of stream
-batches and EventBridge events twice (``--duplicate-rate``). Sources retry 5xx answers, as real ones
-would. When every order is decided it checks and prints the invariants:
+ThrottlingException by a proxy in front of moto. The runtime is a real ``python -m local
+run`` process, as ``make run`` starts it: each function in its own worker processes
+(Lambda's isolation), the deployed stream settings (ParallelizationFactor 10 …), and 10%
+of stream batches and EventBridge events delivered twice (``--duplicate-rate``). Sources
+retry 5xx answers, as real ones would. Everything is read from what a user sees: each
+order's ``GET``, the targets' replies in the runtime's hop lines, and the app's own
+``Order sent`` log lines (``--verbose``). When every order is decided it checks and prints
+the invariants:
 
 * approved orders = invoices, rejected orders = problem records, incomplete = timeouts;
 * zero lost (every order has the outcome its results call for);
-* zero doubled (no order has a second outcome record).
+* zero doubled (no target reply named a second outcome for an order);
+* zero customers told twice, zero invoiced customers never told.
 
     python -m bench.soak [--orders 1000] [--fault-rate 0.05] [--seed 42]
 
-Exits 1 if an invariant fails. Not part of ``make test`` (about two minutes).
+Exits 1 if an invariant fails. Not part of ``make test`` (a few minutes).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import signal
+import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from bench.loadgen import (
-    Plan,
-    arrival_order,
-    make_plans,
-    post_all,
-    running,
-    wait_for,
-    watching_outcomes,
-)
-from local.runtime import RuntimeOptions
+from bench.loadgen import Plan, arrival_order, make_plans, post_all
 from local_plugin.demo import call
+from tests.guarantees.observe import DECIDED, outcome_names, replies_from_lines, sent_from_lines
 
+ROOT = Path(__file__).resolve().parents[1]
+# No web UI and no Invoke API on fixed ports: the soak may run next to `make run`.
+QUIET = ("--ui-port", "0", "--lambda-port", "0")
 MIX = {"pass": 0.7, "fail": 0.2, "missing": 0.1}
 
 
@@ -55,8 +60,11 @@ class SoakResult:
     doubled: list[str]
     wrong: list[str]
     notified_twice: list[str]
+    never_told: list[str]
     failure_queue: int
     seconds: float
+    parallelization: int
+    duplicate_rate: float
 
     @property
     def invariants(self) -> dict[str, bool]:
@@ -68,8 +76,58 @@ class SoakResult:
             == self.recorded["timed-out"],
             "zero lost": not self.lost,
             "zero doubled": not self.doubled,
+            "zero customers told twice": not self.notified_twice,
+            "zero invoiced customers never told": not self.never_told,
             "every order's view shows its outcome": not self.wrong,
         }
+
+
+class RuntimeProcess:
+    """``python -m local run`` (process isolation, as ``make run``), its output kept."""
+
+    def __init__(self, *args: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS"))}
+        env["POWERTOOLS_METRICS_DISABLED"] = "true"  # logs yes, metrics no
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local", "run", "--port", "0", "--aws-port", "0", *QUIET, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            for line in list(self.lines):
+                found = re.search(pattern, line)
+                if found:
+                    return found
+            time.sleep(0.1)
+        raise RuntimeError(f"runtime never printed {pattern!r}:\n" + "\n".join(self.lines[-30:]))
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=60)
+        self._reader.join(timeout=10)
+        return code
+
+    def last(self, pattern: str) -> re.Match[str] | None:
+        for line in reversed(self.lines):
+            found = re.search(pattern, line)
+            if found:
+                return found
+        return None
 
 
 def _view(base: str, order_id: str) -> dict[str, Any]:
@@ -81,51 +139,83 @@ def _view(base: str, order_id: str) -> dict[str, Any]:
     raise RuntimeError(f"could not read order {order_id}")
 
 
+def _views(base: str, plans: list[Plan]) -> dict[str, dict[str, Any]]:
+    with ThreadPoolExecutor(8) as pool:
+        found = pool.map(lambda plan: _view(base, plan.order_id), plans)
+        return {plan.order_id: view for plan, view in zip(plans, found, strict=True)}
+
+
+def _wait_decided(base: str, plans: list[Plan], timeout: float) -> dict[str, dict[str, Any]]:
+    """Every order's view, once all are decided (or the timeout passed)."""
+    deadline = time.monotonic() + timeout
+    waiting = list(plans)
+    views: dict[str, dict[str, Any]] = {}
+    while waiting and time.monotonic() < deadline:
+        views.update(_views(base, waiting))
+        waiting = [p for p in waiting if views[p.order_id].get("status") not in DECIDED]
+        if waiting:
+            time.sleep(1)
+    return views
+
+
 def run(
     orders: int, fault_rate: float, seed: int, timeout_seconds: int, duplicate_rate: float = 0.1
 ) -> SoakResult:
     plans: list[Plan] = make_plans(orders, MIX, seed, "soak")
     posts = arrival_order(plans, duplicate_rate=0.10, seed=seed)
-    # Handlers in this process: the soak watches outcomes by patching the app's classes.
-    options = RuntimeOptions(
-        port=0,
-        isolation="thread",
-        env={"ORDER_TIMEOUT_SECONDS": str(timeout_seconds)},
-        schedule_seconds=2.0,
-        fault_rate=fault_rate,
-        fault_seed=seed,
-        duplicate_rate=duplicate_rate,
+    runtime = RuntimeProcess(
+        "--verbose",  # the app's logs: one "Order sent" line per notification
+        "--env",
+        f"ORDER_TIMEOUT_SECONDS={timeout_seconds}",
+        "--schedule-every",
+        "2",
+        "--fault-rate",
+        str(fault_rate),
+        "--seed",
+        str(seed),
+        "--duplicate-rate",
+        str(duplicate_rate),
     )
     start = time.monotonic()
-    with running(options) as runtime, watching_outcomes() as outcomes:
-        post_all(runtime.url, posts)
-        wait_for(outcomes, orders, timeout=timeout_seconds + 600)
+    try:
+        base = runtime.wait_for(r"serving (http://\S+) \(stage local", 120).group(1)
+        post_all(base, posts)
+        _wait_decided(base, plans, timeout=timeout_seconds + 600)
         time.sleep(5)  # a redelivery that doubled something would show by now
-        with ThreadPoolExecutor(8) as pool:
-            found = pool.map(lambda plan: _view(runtime.url, plan.order_id), plans)
-            views = {plan.order_id: view for plan, view in zip(plans, found, strict=True)}
-        assert runtime.pipeline is not None and runtime.faults is not None
-        failure_queue = len(runtime.pipeline.failures.entries)
-        faults, calls = runtime.faults.injected, runtime.faults.injected + runtime.faults.forwarded
-    created = outcomes.created
+        views = _views(base, plans)
+    finally:
+        runtime.stop()
+    seconds = time.monotonic() - start
+    sent = sent_from_lines(runtime.lines)
+    outcomes: dict[str, set[str]] = {}
+    for order, reply in replies_from_lines(runtime.lines):
+        outcomes.setdefault(order, set()).update(outcome_names(reply))
+    injected = runtime.last(r"faults injected: (\d+), calls forwarded: (\d+)")
+    faults, forwarded = (int(injected.group(1)), int(injected.group(2))) if injected else (0, 0)
+    queued = runtime.last(r"failure queue holds (\d+) record")
+    factor = runtime.last(r"stream trigger aggregator: .*'ParallelizationFactor': (\d+)")
+    statuses = {order: view.get("status", "?") for order, view in views.items()}
     return SoakResult(
         orders=orders,
         posts=len(posts),
         faults=faults,
-        calls=calls,
+        calls=faults + forwarded,
         expected=Counter(plan.expected for plan in plans),
-        recorded=outcomes.kinds(),
-        views=Counter(view["status"] for view in views.values()),
-        lost=[p.order_id for p in plans if not created.get(p.order_id)],
-        doubled=[order for order, entries in created.items() if len(entries) > 1],
+        recorded=Counter(s for o, s in statuses.items() if "decidedAt" in views[o]),
+        views=Counter(statuses.values()),
+        lost=[p.order_id for p in plans if statuses[p.order_id] not in DECIDED],
+        doubled=[order for order, names in outcomes.items() if len(names) > 1],
         wrong=[
             p.order_id
             for p in plans
-            if views[p.order_id]["status"] != p.expected or "decidedAt" not in views[p.order_id]
+            if statuses[p.order_id] != p.expected or "decidedAt" not in views[p.order_id]
         ],
-        notified_twice=[order for order, n in outcomes.notified.items() if n > 1],
-        failure_queue=failure_queue,
-        seconds=time.monotonic() - start,
+        notified_twice=[order for order, n in sent.items() if n > 1],
+        never_told=[o for o, s in statuses.items() if s == "invoiced" and not sent.get(o)],
+        failure_queue=int(queued.group(1)) if queued else 0,
+        seconds=seconds,
+        parallelization=int(factor.group(1)) if factor else 0,
+        duplicate_rate=duplicate_rate,
     )
 
 
@@ -133,6 +223,9 @@ def report(result: SoakResult) -> str:
     lines = [
         (
             f"{result.orders} orders, {result.posts} posts (10% duplicates, shuffled), "
+            "handlers in worker processes, "
+            f"ParallelizationFactor {result.parallelization}, "
+            f"{result.duplicate_rate:.0%} of batches and events delivered twice, "
             f"{result.faults} of {result.calls} AWS calls failed by injection "
             f"({result.faults / max(result.calls, 1):.1%}), {result.seconds:.0f} s"
         ),
@@ -149,6 +242,7 @@ def report(result: SoakResult) -> str:
         (
             f"lost: {len(result.lost)}, doubled: {len(result.doubled)}, wrong view: "
             f"{len(result.wrong)}, customers told twice: {len(result.notified_twice)}, "
+            f"invoiced customers never told: {len(result.never_told)}, "
             f"records in the failure queue: {result.failure_queue}"
         ),
         "",
@@ -158,8 +252,6 @@ def report(result: SoakResult) -> str:
 
 
 def main() -> int:
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--fault-rate", type=float, default=0.05)

@@ -83,6 +83,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
             default=DEFAULT_UI_PORT if name == "run" else 0,
             help=f"port of the web UI (default {DEFAULT_UI_PORT} for run; 0 turns it off)",
         )
+        command.add_argument(
+            "--seed", type=int, help="seed the injected faults and duplicate deliveries"
+        )
         _add_delivery_options(command)
     _add_pattern_command(commands)
     return parser.parse_args(argv)
@@ -156,6 +159,7 @@ def main(argv: list[str]) -> int:
         env=dict(item.split("=", 1) for item in args.env),
         schedule_seconds=args.schedule_every,
         fault_rate=args.fault_rate,
+        fault_seed=args.seed,
         stream_shards=args.stream_shards,
         duplicate_rate=args.duplicate_rate,
         time_scale=args.time_scale,

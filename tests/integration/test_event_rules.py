@@ -163,6 +163,18 @@ def test_only_enabled_rules_deliver(events: EventApp) -> None:
     assert events.calls("switched_off") == []
 
 
+def test_only_rules_on_the_bus_an_event_was_put_on_match(events: EventApp) -> None:
+    """eb-what-is-how-it-works: a rule matches events on its own bus. ``other_bus`` has
+    the greeter's pattern on the bus ``event-rules-other`` (EventBusName)."""
+    events.publish(_entry("greeting", {"who": "other"}, EventBusName="event-rules-other"))
+    events.publish(_entry("greeting", {"who": "default"}))
+    _until(lambda: any(c["event"]["detail"] == {"who": "other"} for c in events.calls("other_bus")))
+    _until(lambda: any(c["event"]["detail"] == {"who": "default"} for c in events.calls("greeter")))
+    time.sleep(1)  # both events were routed; a wrong delivery would have run by now
+    assert {"who": "default"} not in [c["event"]["detail"] for c in events.calls("other_bus")]
+    assert {"who": "other"} not in [c["event"]["detail"] for c in events.calls("greeter")]
+
+
 def test_a_failing_target_is_retried_then_its_on_failure_destination_gets_the_record(
     events: EventApp,
 ) -> None:

@@ -69,6 +69,12 @@ def switched_off(event: Any) -> None:
     _say("switched_off", event)
 
 
+@app.on_cw_event({"source": ["tests"], "detail-type": ["greeting"]}, name="other_bus")
+def other_bus(event: Any) -> None:
+    """The greeter's pattern, on another bus (the merge template's EventBusName)."""
+    _say("other_bus", event)
+
+
 @app.on_cw_event({"source": ["tests"], "detail-type": ["throttled"]}, name="throttled")
 def throttled(event: Any) -> None:
     """Reserved concurrency 0: never runs; the rule target's RetryPolicy, then its DLQ."""
