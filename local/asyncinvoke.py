@@ -139,6 +139,7 @@ class AsyncInvocations:
             key = "retrying" if task.attempts else "queued"
             entry[key] = entry.get(key, 0) + 1
         return sorted(functions.values(), key=lambda e: str(e["function"]))
+
     def summary(self) -> list[str]:
         """What was throttled, dead-lettered and dropped (the runtime prints it at stop)."""
         with self._lock:

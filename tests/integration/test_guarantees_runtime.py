@@ -42,7 +42,7 @@ import pytest
 
 from chalicelib.domain import CheckResult
 from chalicelib.store import result_item
-from local.demo import call
+from local_plugin.demo import call
 from tests.guarantees.observe import (
     DECIDED,
     ORDER_SENT,
