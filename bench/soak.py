@@ -61,6 +61,7 @@ class SoakResult:
     wrong: list[str]
     notified_twice: list[str]
     never_told: list[str]
+    unanswered: list[str]  # decided, yet no target reply seen (doubled would be blind)
     failure_queue: int
     seconds: float
     parallelization: int
@@ -78,6 +79,7 @@ class SoakResult:
             "zero doubled": not self.doubled,
             "zero customers told twice": not self.notified_twice,
             "zero invoiced customers never told": not self.never_told,
+            "every decided order's target reply seen": not self.unanswered,
             "every order's view shows its outcome": not self.wrong,
         }
 
@@ -215,6 +217,7 @@ def run(
         ],
         notified_twice=[order for order, n in sent.items() if n > 1],
         never_told=[o for o, s in statuses.items() if s == "invoiced" and not sent.get(o)],
+        unanswered=[o for o, s in statuses.items() if s in DECIDED and o not in outcomes],
         failure_queue=int(queued.group(1)) if queued else 0,
         seconds=seconds,
         parallelization=int(factor.group(1)) if factor else 0,

@@ -192,7 +192,13 @@ class Runtime:
             for order, (code, body) in views.items()
         }
         parked = [order for order, (code, body) in views.items() if code == 200 and _parked(body)]
-        result = tally(scenario, views, statuses, self.sent(), self.replies(), parked, **extra)
+        replies = self.replies()
+        result = tally(scenario, views, statuses, self.sent(), replies, parked, **extra)
+        # Doubled outcomes are read from the targets' replies: an order decided with no
+        # reply seen would make that count meaningless, so it fails the scenario.
+        answered = {order for order, _ in replies}
+        unseen = [o for o, status in statuses.items() if status in DECIDED and o not in answered]
+        assert not unseen, f"[{scenario}] no target reply seen for {unseen[:10]}"
         return result, summary_line(result)
 
 
@@ -250,6 +256,8 @@ def runtime(wrapped_app: Path) -> Iterator[Runtime]:
     proc = RuntimeProcess(
         "--project-dir",
         str(wrapped_app),
+        "--plugin",  # this project's plug-in (its pyproject.toml is not in the wrapper)
+        "local_plugin",
         "--verbose",
         "--duplicate-rate",
         "0.1",
