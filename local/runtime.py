@@ -50,6 +50,7 @@ from local.lambdas import Clock
 from local.pipeline import AwsClients, Pipeline
 from local.plugins import Hop, HopPrinter, PluginContext, hook, load_plugin
 from local.resources import CreatedResources, ResourceClients, create_resources
+from local.sources import attach_sources
 from local.support import unsupported_line
 from local.template import ProjectSettings, needed_resources
 from local.workers import ProcessFunctions
@@ -237,6 +238,15 @@ class LocalRuntime:
             duplicate_rate=self.options.duplicate_rate,
             seed=self.options.fault_seed,
             function_prefix=prefix,
+        )
+        attach_sources(
+            self.pipeline,
+            ResourceClients.from_session(session, endpoint_url=endpoint),
+            self.resources,
+            settings,
+            REGION,
+            ACCOUNT,
+            on_hop=self.say,
         )
         for rule in self.pipeline.router.rules:
             self.say(f"rule {rule.name}: {rule.pattern}")
