@@ -14,7 +14,7 @@ documented structure (notification-content-structure, version 2.1): ``eventVersi
 ``Z``), ``eventName`` (``ObjectCreated:Put``), ``userIdentity``, ``requestParameters``,
 ``responseElements``, and ``s3`` with ``s3SchemaVersion``, ``configurationId``,
 ``bucket`` (``name``, ``ownerIdentity``, ``arn``) and ``object`` (``key`` URL-encoded as
-S3 sends it, ``size`` and ``eTag`` for created objects, ``sequencer``).
+S3 sends it, slashes kept, ``size`` and ``eTag`` for created objects, ``sequencer``).
 
 Example::
 
@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 from local.template import BucketTrigger
 
@@ -56,6 +56,8 @@ def s3_record(record: Mapping[str, Any], configuration_id: str, sequencer: str) 
         # A removed object has no size or ETag in S3's record.
         obj.pop("size", None)
         obj.pop("eTag", None)
+    # S3 sends the key URL-encoded as a form value, with "/" left as it is.
+    obj["key"] = quote_plus(unquote_plus(str(obj.get("key", ""))), safe="/")
     obj["sequencer"] = sequencer
     request_id = uuid.uuid4().hex[:16].upper()
     return {
