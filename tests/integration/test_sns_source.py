@@ -32,7 +32,7 @@ def topics() -> Iterator[SampleApp]:
 
 
 def _topic_arn(app: SampleApp, name: str) -> str:
-    arns = [t["TopicArn"] for t in app.client("sns").list_topics()["Topics"]]
+    arns: list[str] = [t["TopicArn"] for t in app.client("sns").list_topics()["Topics"]]
     (arn,) = [a for a in arns if a.endswith(f":{name}")]
     return arn
 
