@@ -254,7 +254,7 @@ class LocalRuntime:
         self.lambda_api.serve(self.pipeline.functions, self.pipeline.invocations.submit)
         names = ", ".join(self.pipeline.functions.deployed_name(n) for n in settings.functions)
         self.say(f"Lambda Invoke API at {self.lambda_api.url}: {names}")
-        not_run = unsupported_line(app)
+        not_run = unsupported_line(app, settings.triggers.unsupported)
         if not_run:
             self.say(not_run)
         server = create_local_server(app, config, self.options.host, self.options.port)

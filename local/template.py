@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -323,6 +323,8 @@ class EventTriggers:
     buckets: dict[str, BucketTrigger] = field(default_factory=dict)
     # Kinesis triggers as stream mappings; ``stream_arn`` holds the stream's local name.
     kinesis: dict[str, StreamSettings] = field(default_factory=dict)
+    # What the template asks of these triggers that the runtime does not play.
+    unsupported: list[str] = field(default_factory=list)
 
 
 _KINDS = {
@@ -368,6 +370,10 @@ def _triggers(app: Any, resources: dict[str, Any], names: dict[str, str]) -> Eve
     for source in app.event_sources:
         if isinstance(source, SQSEventConfig):
             triggers.queues[source.name] = _queue_trigger(source, resources, names)
+            if _event_properties(resources, source.name, "SqsEventSource", {}).get(
+                "FilterCriteria"
+            ):
+                triggers.unsupported.append(f"FilterCriteria of on_sqs_message {source.name}")
         elif isinstance(source, SNSEventConfig):
             triggers.topics[source.name] = TopicTrigger(source.name, arn_name(source.topic))
         elif isinstance(source, S3EventConfig):
@@ -379,7 +385,12 @@ def _triggers(app: Any, resources: dict[str, Any], names: dict[str, str]) -> Eve
                 source.suffix or None,
             )
         elif isinstance(source, KinesisEventConfig):
-            triggers.kinesis[source.name] = _kinesis_trigger(source, resources, names)
+            kinesis = _kinesis_trigger(source, resources, names)
+            if kinesis.filters:
+                # Lambda matches Kinesis filters on the decoded data; not played here.
+                triggers.unsupported.append(f"FilterCriteria of on_kinesis_record {source.name}")
+                kinesis = replace(kinesis, filters=[])
+            triggers.kinesis[source.name] = kinesis
     return triggers
 
 

@@ -112,3 +112,39 @@ def test_each_app_gets_its_own_tables_never_this_projects_schema() -> None:
         app.proc.wait_for(r"topics ready: audit-trail, stock-alerts")
     finally:
         app.stop()
+
+
+def test_what_the_runtime_does_not_run_is_named_in_one_start_up_line(tmp_path: Path) -> None:
+    (tmp_path / ".chalice").mkdir()
+    (tmp_path / ".chalice" / "config.json").write_text(
+        '{"version": "2.0", "app_name": "chat", "stages": {"local": {}}}'
+    )
+    (tmp_path / ".chalice" / "merge-template.json").write_text(
+        '{"Resources": {"Take": {"Type": "AWS::Serverless::Function", "Properties": {'
+        '"Events": {"TakeSqsEventSource": {"Properties": {"FilterCriteria": {"Filters": '
+        '[{"Pattern": "{\\"body\\": [\\"x\\"]}"}]}}}}}}}}'
+    )
+    (tmp_path / "app.py").write_text(
+        "from chalice import Chalice\n"
+        "app = Chalice(app_name='chat')\n"
+        "app.experimental_feature_flags.update(['WEBSOCKETS'])\n"
+        "@app.on_ws_connect()\n"
+        "def connect(event):\n"
+        "    pass\n"
+        "@app.on_ws_message()\n"
+        "def message(event):\n"
+        "    pass\n"
+        "@app.on_sqs_message(queue='inbox', name='take')\n"
+        "def take(event):\n"
+        "    pass\n"
+    )
+    proc = RuntimeProcess("--project-dir", str(tmp_path))
+    try:
+        proc.wait_for(r"serving http://", 90)
+        (line,) = [line for line in proc.lines if "not run by this runtime" in line]
+        assert line.endswith(
+            "not run by this runtime (their triggers never fire): on_ws_connect (connect), "
+            "on_ws_message (message); not played locally: FilterCriteria of on_sqs_message take"
+        ), line
+    finally:
+        assert proc.stop() == 0
