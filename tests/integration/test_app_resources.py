@@ -114,10 +114,14 @@ def test_each_app_gets_its_own_tables_never_this_projects_schema() -> None:
         app.stop()
 
 
-def test_what_the_runtime_does_not_run_is_named_in_one_start_up_line(tmp_path: Path) -> None:
+def test_what_the_runtime_does_not_run_is_named_in_one_line_and_named_arns_exist(
+    tmp_path: Path,
+) -> None:
     (tmp_path / ".chalice").mkdir()
     (tmp_path / ".chalice" / "config.json").write_text(
-        '{"version": "2.0", "app_name": "chat", "stages": {"local": {}}}'
+        '{"version": "2.0", "app_name": "chat", "stages": {"local": {"environment_variables": '
+        '{"REPORTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:chat-reports", '
+        '"ARCHIVE": "arn:aws:s3:::chat-archive"}}}}'
     )
     (tmp_path / ".chalice" / "merge-template.json").write_text(
         '{"Resources": {"Take": {"Type": "AWS::Serverless::Function", "Properties": {'
@@ -146,5 +150,9 @@ def test_what_the_runtime_does_not_run_is_named_in_one_start_up_line(tmp_path: P
             "not run by this runtime (their triggers never fire): on_ws_connect (connect), "
             "on_ws_message (message); not played locally: FilterCriteria of on_sqs_message take"
         ), line
+        # The ARNs the stage names are resolved: the resources exist locally.
+        proc.wait_for(r"topics ready: chat-reports$")
+        proc.wait_for(r"buckets ready: chat-archive$")
+        proc.wait_for(r"queues ready: inbox$")
     finally:
         assert proc.stop() == 0

@@ -103,7 +103,7 @@ def test_a_reported_failure_returns_after_the_visibility_timeout_then_goes_to_th
     sqs = queues.client("sqs")
     sqs.send_message(QueueUrl=_url(queues, "order-jobs"), MessageBody="poison")
     sqs.send_message(QueueUrl=_url(queues, "order-jobs"), MessageBody="healthy")
-    # maxReceiveCount 2: received twice (the second time after its 2 s visibility
+    # maxReceiveCount 2: received twice (the second time after its 20 s visibility
     # timeout), then SQS moves it to the dead-letter queue.
     entries = queues.wait_for(
         LEDGER, "take_jobs", lambda found: _bodies(found).count("poison") >= 2
@@ -150,3 +150,23 @@ def test_without_report_batch_item_failures_a_returned_failure_list_is_ignored(
         time.sleep(0.2)
     assert left == 0
     assert attributes["VisibilityTimeout"] == "30"  # SQS's default: nothing was guessed
+
+
+def test_a_function_error_returns_the_whole_batch_after_the_visibility_timeout(
+    queues: SampleApp,
+) -> None:
+    sqs = queues.client("sqs")
+    sqs.send_message(QueueUrl=_url(queues, "order-jobs"), MessageBody="crash")
+    entries = queues.wait_for(LEDGER, "take_jobs", lambda found: _bodies(found).count("crash") >= 2)
+    counts = sorted(
+        r["attributes"]["ApproximateReceiveCount"] for r in records(entries) if r["body"] == "crash"
+    )
+    assert counts == ["1", "2"]
+    dlq = _url(queues, "order-jobs-dead-letters")
+    moved: list[str] = []
+    deadline = time.monotonic() + 60
+    while "crash" not in moved and time.monotonic() < deadline:
+        page = sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1)
+        moved += [m["Body"] for m in page.get("Messages", [])]
+    assert "crash" in moved, "\n".join(queues.proc.lines[-30:])
+    queues.proc.wait_for(r"take_jobs raised on 1 message\(s\): RuntimeError: a job crashed")

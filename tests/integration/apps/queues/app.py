@@ -2,7 +2,10 @@
 
 ``take_jobs`` reads ``order-jobs`` (its mapping reports partial batch failures, in the
 merge template); a job whose body is ``poison`` always fails, so SQS moves it to the
-queue's dead-letter queue after ``maxReceiveCount`` receives. ``take_plain`` reads
+queue's dead-letter queue after ``maxReceiveCount`` receives; a job ``crash`` makes the
+handler raise, which fails its whole batch. The queue's visibility timeout (20 s) is
+longer than a worker's cold start: a message whose timeout ends while its batch still
+runs is delivered again, locally as on AWS. ``take_plain`` reads
 ``plain-jobs`` (declared by nothing but this decorator) and reports every message as
 failed, which its mapping must ignore: it has no ``ReportBatchItemFailures``.
 """
@@ -24,6 +27,8 @@ app = Chalice(app_name="order-queues")
 def take_jobs(event: SQSEvent) -> dict[str, Any]:
     records = event.to_dict()["Records"]
     ledger.write("take_jobs", event.to_dict(), event.context)
+    if any(r["body"] == "crash" for r in records):
+        raise RuntimeError("a job crashed the worker")
     poisoned = [r["messageId"] for r in records if r["body"] == "poison"]
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in poisoned]}
 
