@@ -118,7 +118,9 @@ def create_resources(
         _ensure(clients, spec, created)
     for need in needed:
         if need.kind == "queue" and need.name not in created.queues:
-            created.queues[need.name] = queues.url(need.name)
+            # SQS names a FIFO queue by its suffix, and needs it declared as one.
+            fifo = {"FifoQueue": "true"} if need.name.endswith(".fifo") else {}
+            created.queues[need.name] = queues.url(need.name, fifo)
     return created
 
 

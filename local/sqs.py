@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -156,9 +157,12 @@ class QueueMapping:
             self._threads.append(thread)
 
     def close(self) -> None:
+        """Stop polling; a poller still in a long poll or a handler is left to end on its
+        own (daemon threads), so stopping the runtime never waits long for them."""
         self._stop.set()
+        deadline = time.monotonic() + LONG_POLL_SECONDS + 1
         for thread in self._threads:
-            thread.join(timeout=LONG_POLL_SECONDS + 5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._threads.clear()
 
     def _poll(self) -> None:
@@ -168,6 +172,8 @@ class QueueMapping:
                 if batch:
                     self.deliver(batch)
             except Exception as err:  # noqa: BLE001 - keep polling; say what broke
+                if self._stop.is_set():
+                    return
                 self._hop(f"sqs {self.trigger.queue} → {self.name}: poll error: {err}")
                 self._stop.wait(1.0)
 
