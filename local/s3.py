@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -37,6 +38,8 @@ from local.template import BucketTrigger
 Submit = Callable[[str, dict[str, Any]], None]
 Hop = Callable[[str], None]
 QUEUE_PREFIX = "local-s3-"
+# After an empty poll, the next one waits this long (real seconds).
+IDLE_POLL_SECONDS = 0.2
 LOCAL_PRINCIPAL = "AWS:LOCAL"
 
 
@@ -105,6 +108,7 @@ class BucketNotifications:
         self._hop = on_hop or (lambda line: None)
         self._queues: list[tuple[BucketTrigger, str]] = []
         self._sequence = itertools.count(1)
+        self._next_poll = 0.0
         configurations = []
         for trigger in triggers:
             url = sqs.create_queue(QueueName=QUEUE_PREFIX + trigger.function)["QueueUrl"]
@@ -122,6 +126,8 @@ class BucketNotifications:
     idle = True  # each event is handed on at once; AsyncInvocations tracks the rest
 
     def step(self) -> bool:
+        if time.monotonic() < self._next_poll:
+            return False  # polled empty a moment ago: spare the embedded AWS
         worked = False
         for trigger, url in self._queues:
             page = self._sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
@@ -137,6 +143,8 @@ class BucketNotifications:
                         for i, m in enumerate(messages)
                     ],
                 )
+        if not worked:
+            self._next_poll = time.monotonic() + IDLE_POLL_SECONDS
         return worked
 
     def _hand_on(self, trigger: BucketTrigger, body: Mapping[str, Any]) -> None:

@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,6 +31,8 @@ from local.template import TopicTrigger
 Submit = Callable[[str, dict[str, Any]], None]
 Hop = Callable[[str], None]
 QUEUE_PREFIX = "local-sns-"
+# After an empty poll, the next one waits this long (real seconds).
+IDLE_POLL_SECONDS = 0.2
 
 
 def sns_record(envelope: Mapping[str, Any], subscription_arn: str) -> dict[str, Any]:
@@ -73,6 +76,7 @@ class TopicSubscription:
         self._sqs = sqs
         self._submit = submit
         self._hop = on_hop or (lambda line: None)
+        self._next_poll = 0.0
         self._url = sqs.create_queue(QueueName=QUEUE_PREFIX + trigger.function)["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])[
             "Attributes"
@@ -85,6 +89,8 @@ class TopicSubscription:
 
     def step(self) -> bool:
         """Hand every message published since the last call to the function."""
+        if time.monotonic() < self._next_poll:
+            return False  # polled empty a moment ago: spare the embedded AWS
         page = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10)
         messages = page.get("Messages", [])
         for message in messages:
@@ -94,6 +100,8 @@ class TopicSubscription:
             record = sns_record(envelope, self.subscription_arn)
             self._hop(f"sns {self.trigger.topic} → {self.trigger.function}: 1 message")
             self._submit(self.trigger.function, {"Records": [record]})
+        if not messages:
+            self._next_poll = time.monotonic() + IDLE_POLL_SECONDS
         if messages:
             self._sqs.delete_message_batch(
                 QueueUrl=self._url,
