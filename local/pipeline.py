@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from local.activity import ActivityLog
 from local.asyncinvoke import AsyncInvocations
@@ -36,6 +36,19 @@ from local.template import ProjectSettings, StreamSettings
 
 # A note (str) or a hop the app's plug-in may word (local.plugins.Hop).
 Hop = Callable[[str | PluginHop], None]
+
+
+class Source(Protocol):
+    """An event source the pump steps: a queue, topic or bucket trigger."""
+
+    @property
+    def idle(self) -> bool: ...
+
+    def step(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 _UNIT_SECONDS = {
     "minute": 60,
     "minutes": 60,
@@ -190,6 +203,10 @@ class Pipeline:
             if isinstance(source, ScheduledEventConfig)
         ]
         self.delivered: list[dict[str, Any]] = []
+        # Queue, topic and bucket triggers (local.sources): step()ed with the rest.
+        self.sources: list[Source] = []
+        self._shards = shards
+        self._seed = seed
         # Lambda runs asynchronous invocations side by side; 1 keeps tests deterministic.
         self._pool = ThreadPoolExecutor(event_workers) if event_workers > 1 else None
         self.invocations = AsyncInvocations(
@@ -213,6 +230,8 @@ class Pipeline:
             for event in tap.drain():
                 worked = True
                 self._route(event, tap.bus)
+        for source in self.sources:
+            worked = source.step() or worked
         return self.invocations.run_due(everything) or worked
 
     def settle(self) -> None:
@@ -220,7 +239,26 @@ class Pipeline:
         while not self.invocations.idle and self.invocations.running:
             time.sleep(0.005)
 
+    def add_stream(self, settings: StreamSettings, reader: StreamReader) -> StreamMapping:
+        """Another stream mapping (a Kinesis trigger), played like the DynamoDB ones."""
+        mapping = StreamMapping(
+            settings,
+            self.functions,
+            reader,
+            self.failures,
+            on_hop=self._hop,
+            destination=self._queues.send,
+            shards=self._shards,
+            executor=self._stream_pool,
+            duplicate_rate=self._duplicate_rate,
+            seed=self._seed,
+        )
+        self.mappings.append(mapping)
+        return mapping
+
     def close(self) -> None:
+        for source in self.sources:
+            source.close()
         for pool in (self._pool, self._stream_pool):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -234,7 +272,12 @@ class Pipeline:
                 mapping.flush_window()
             worked = self.pump(everything=True)
             self.settle()
-            if not worked and self.invocations.idle and all(m.idle for m in self.mappings):
+            if (
+                not worked
+                and self.invocations.idle
+                and all(m.idle for m in self.mappings)
+                and all(s.idle for s in self.sources)
+            ):
                 return
         raise RuntimeError("pipeline did not settle")
 

@@ -7,7 +7,7 @@ account or Docker:
 * moto's server in a child process on 127.0.0.1:8002 (:mod:`local.motoserver`;
   ``--aws-port``; or ``--endpoint URL``) with dummy credentials: the ``local`` stage
   points ``chalice local`` at the same port;
-* the resources the app's merge template declares (:mod:`local.resources`);
+* the resources the app declares or names, created by :mod:`local.resources`;
 * the HTTP routes, served by Chalice's own local server with the stage's environment;
 * a pump thread that runs :class:`local.pipeline.Pipeline` and the schedules;
 * Lambda's Invoke API for every function on 127.0.0.1:8004 (:mod:`local.invoke_api`);
@@ -49,9 +49,10 @@ from local.invoke_api import LambdaApi
 from local.lambdas import Clock
 from local.pipeline import AwsClients, Pipeline
 from local.plugins import Hop, HopPrinter, PluginContext, hook, load_plugin
-from local.resources import ensure_table
+from local.resources import CreatedResources, ResourceClients, create_resources
+from local.sources import attach_sources
 from local.support import unsupported_line
-from local.template import ProjectSettings
+from local.template import ProjectSettings, needed_resources
 from local.workers import ProcessFunctions
 
 # `chalice local` serves on 8000; the runtime serves the same routes next to it.
@@ -142,6 +143,7 @@ class LocalRuntime:
         self._threads: list[threading.Thread] = []
         self.lambda_api: LambdaApi | None = None
         self.hops = HopPrinter(self.say)
+        self.resources = CreatedResources()
 
     def start(self) -> None:
         """Bring everything up; raises (and cleans up) if anything is wrong."""
@@ -197,9 +199,10 @@ class LocalRuntime:
         app = _load_app(config, self.options.project_dir)
         self._load_plugin(endpoint, dict(stage_env))
         settings = ProjectSettings.load(self.options.project_dir, app, config, dict(stage_env))
-        for spec in settings.tables.values():
-            arn = ensure_table(clients.dynamodb, spec)
-            self.say(f"table {spec.name} ready" + (f", stream {arn}" if arn else ""))
+        session = boto3.session.Session(region_name=REGION)
+        self.resources = _create_resources(
+            self.say, session, endpoint, settings, self.options.stage, dict(stage_env)
+        )
         for stream in settings.streams.values():
             self.say(f"stream trigger {stream.function}: {stream.as_properties()}")
         clock = Clock(self.options.time_scale)
@@ -236,13 +239,22 @@ class LocalRuntime:
             seed=self.options.fault_seed,
             function_prefix=prefix,
         )
+        attach_sources(
+            self.pipeline,
+            ResourceClients.from_session(session, endpoint_url=endpoint),
+            self.resources,
+            settings,
+            REGION,
+            ACCOUNT,
+            on_hop=self.say,
+        )
         for rule in self.pipeline.router.rules:
             self.say(f"rule {rule.name}: {rule.pattern}")
         self.faults.on_refused = self.pipeline.activity.refused
         self.lambda_api.serve(self.pipeline.functions, self.pipeline.invocations.submit)
         names = ", ".join(self.pipeline.functions.deployed_name(n) for n in settings.functions)
         self.say(f"Lambda Invoke API at {self.lambda_api.url}: {names}")
-        not_run = unsupported_line(app)
+        not_run = unsupported_line(app, settings.triggers.unsupported)
         if not_run:
             self.say(not_run)
         server = create_local_server(app, config, self.options.host, self.options.port)
@@ -429,6 +441,38 @@ def _stage_endpoint(factory: Any, stage: str) -> str:
         "AWS_ENDPOINT_URL", ""
     )
     return endpoint
+
+
+def _create_resources(
+    say: Callable[[str], None],
+    session: Any,
+    endpoint: str,
+    settings: ProjectSettings,
+    stage: str,
+    stage_env: dict[str, str],
+) -> CreatedResources:
+    """Every resource the template declares or the app names (:mod:`local.resources`)."""
+    environments = {f"stage {stage}": stage_env}
+    for function in settings.functions.values():
+        own = {k: v for k, v in function.environment.items() if stage_env.get(k) != v}
+        if own:
+            environments[f"lambda_functions.{function.name}"] = own
+    created = create_resources(
+        ResourceClients.from_session(session, endpoint_url=endpoint),
+        settings,
+        needed_resources(settings, environments),
+    )
+    for name, arn in created.tables.items():
+        say(f"table {name} ready" + (f", stream {arn}" if arn else ""))
+    for kinds, names in (
+        ("queues", created.queues),
+        ("topics", created.topics),
+        ("buckets", created.buckets),
+        ("Kinesis streams", created.kinesis),
+    ):
+        if names:
+            say(f"{kinds} ready: {', '.join(sorted(names))}")
+    return created
 
 
 def _say_shared_environment(say: Callable[[str], None], settings: ProjectSettings) -> None:

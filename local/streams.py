@@ -99,7 +99,14 @@ def record_hop(function: str, record: Mapping[str, Any], result: str) -> PluginH
 
 
 class StreamReader:
-    """Reads new records of one stream, all shards, oldest first."""
+    """Reads new records of one stream, all shards, oldest first.
+
+    The mapping reads a record's sequence number, arrival time and keys through the
+    reader, so another kind of stream (:class:`local.kinesis.KinesisReader`) is played by
+    the same :class:`StreamMapping`."""
+
+    # The key of the batch description in Lambda's on-failure record.
+    BATCH_INFO = "DDBStreamBatchInfo"
 
     def __init__(
         self, client: Any, stream_arn: str, region: str, position: str = "TRIM_HORIZON"
@@ -135,6 +142,25 @@ class StreamReader:
                 self._iterators[shard_id] = self._client.get_shard_iterator(
                     StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=self._position
                 )["ShardIterator"]
+
+    def sequence_number(self, record: Mapping[str, Any]) -> str:
+        number: str = record["dynamodb"]["SequenceNumber"]
+        return number
+
+    def arrival(self, record: Mapping[str, Any]) -> float:
+        """When the record was written (epoch seconds)."""
+        created: float = record["dynamodb"]["ApproximateCreationDateTime"]
+        return created
+
+    def lane_keys(self, record: Mapping[str, Any]) -> tuple[Any, Any]:
+        """(what picks the shard, what picks the lane): the partition key, the item."""
+        keys = _keys(record)
+        partition = self.partition_key
+        return (keys.get(partition) if partition else keys), keys
+
+    def hop(self, function: str, record: Mapping[str, Any], result: str) -> PluginHop:
+        """The record as a hop (:func:`record_hop`)."""
+        return record_hop(function, record, result)
 
     def read(self, limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` records not read before."""
@@ -289,10 +315,9 @@ class StreamMapping:
     # --- reading and spreading ---------------------------------------------------------
 
     def _lane_for(self, record: Mapping[str, Any]) -> _Lane:
-        keys = _keys(record)
-        partition = self._reader.partition_key
-        shard = _stable_hash(keys.get(partition) if partition else keys) % self._shards
-        lane_index = _stable_hash(keys) % max(1, self.settings.parallelization_factor)
+        shard_key, item = self._reader.lane_keys(record)
+        shard = _stable_hash(shard_key) % self._shards
+        lane_index = _stable_hash(item) % max(1, self.settings.parallelization_factor)
         key = (shard, lane_index)
         lane = self._lanes.get(key)
         if lane is None:
@@ -354,7 +379,7 @@ class StreamMapping:
             self._discard(lane, batch, RECORD_TOO_OLD, None, "record older than the maximum age")
             return
         for record in batch:
-            self._hop(record_hop(self.name, record, "received"))
+            self._hop(self._reader.hop(self.name, record, "received"))
         self._hop(f"stream batch → {self.name}: {len(batch)} record(s)")
         event = {"Records": [{k: v for k, v in r.items() if k != _SHARD} for r in batch]}
         started = ActivityLog.clock()
@@ -375,7 +400,7 @@ class StreamMapping:
                 self._hop(f"stream batch → {self.name}: {len(batch)} record(s) re-delivered")
                 self._functions.invoke(self.name, event)
             return
-        sequence = [r["dynamodb"]["SequenceNumber"] for r in batch]
+        sequence = [self._reader.sequence_number(r) for r in batch]
         positions = [i for i, number in enumerate(sequence) if number in failed_ids]
         if len(positions) != len(failed_ids):
             self._on_error(lane, batch, outcome, "batchItemFailures named records not in the batch")
@@ -383,7 +408,7 @@ class StreamMapping:
             self._on_partial(lane, batch, outcome, min(positions), len(positions))
 
     def _oldest_age(self, batch: list[dict[str, Any]]) -> float:
-        return max(self._clock.age(r["dynamodb"]["ApproximateCreationDateTime"]) for r in batch)
+        return max(self._clock.age(self._reader.arrival(r)) for r in batch)
 
     def _done(self, lane: _Lane, count: int) -> None:
         with self._lock:
@@ -441,7 +466,7 @@ class StreamMapping:
         self._failures.add(self.name, batch, error)
         self._failures.add_message(message)
         for record in batch:
-            self._hop(record_hop(self.name, record, "sent to the failure queue"))
+            self._hop(self._reader.hop(self.name, record, "sent to the failure queue"))
         queue = self.settings.on_failure_queue
         if queue and self._destination is not None:
             self._destination(queue, message)
@@ -461,6 +486,7 @@ class StreamMapping:
     ) -> dict[str, Any]:
         """Lambda's on-failure record for a discarded stream batch (services-dynamodb-errors)."""
         first, last = batch[0], batch[-1]
+        reader = self._reader
         response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
         if outcome is not None and outcome.failed:
             response["functionError"] = "Unhandled"
@@ -474,16 +500,12 @@ class StreamMapping:
             "responseContext": response,
             "version": "1.0",
             "timestamp": _iso(time.time(), millis=True),
-            "DDBStreamBatchInfo": {
+            reader.BATCH_INFO: {
                 "shardId": first.get(_SHARD, ""),
-                "startSequenceNumber": first["dynamodb"]["SequenceNumber"],
-                "endSequenceNumber": last["dynamodb"]["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": _iso(
-                    first["dynamodb"]["ApproximateCreationDateTime"]
-                ),
-                "approximateArrivalOfLastRecord": _iso(
-                    last["dynamodb"]["ApproximateCreationDateTime"]
-                ),
+                "startSequenceNumber": reader.sequence_number(first),
+                "endSequenceNumber": reader.sequence_number(last),
+                "approximateArrivalOfFirstRecord": _iso(reader.arrival(first)),
+                "approximateArrivalOfLastRecord": _iso(reader.arrival(last)),
                 "batchSize": len(batch),
                 "streamArn": self._reader.stream_arn,
             },

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 # chalice.app config class → the decorator; the runtime feeds these triggers.
@@ -21,6 +22,10 @@ DRIVEN: dict[str, str] = {
     "DynamoDBEventConfig": "on_dynamodb_record",
     "CloudWatchEventConfig": "on_cw_event",
     "ScheduledEventConfig": "schedule",
+    "SQSEventConfig": "on_sqs_message",  # local/sqs.py
+    "SNSEventConfig": "on_sns_message",  # local/sns.py
+    "S3EventConfig": "on_s3_event",  # local/s3.py
+    "KinesisEventConfig": "on_kinesis_record",  # local/kinesis.py
 }
 # Every decorator that declares a trigger, by its config class (chalice.app).
 DECORATORS: dict[str, str] = {
@@ -46,10 +51,16 @@ def unsupported(app: Any) -> list[tuple[str, str]]:
     return sorted(set(found))
 
 
-def unsupported_line(app: Any) -> str | None:
-    """One line naming what is not played, or None when everything is."""
+def unsupported_line(app: Any, settings_not_played: Sequence[str] = ()) -> str | None:
+    """One line naming what is not played, or None when everything is.
+    ``settings_not_played``: trigger settings the runtime reads but does not play
+    (:attr:`local.template.EventTriggers.unsupported`, e.g. ``FilterCriteria of
+    on_sqs_message take``)."""
     missing = unsupported(app)
-    if not missing:
-        return None
-    named = ", ".join(f"{decorator} ({function})" for decorator, function in missing)
-    return f"not run by this runtime (their triggers never fire): {named}"
+    parts = []
+    if missing:
+        named = ", ".join(f"{decorator} ({function})" for decorator, function in missing)
+        parts.append(f"not run by this runtime (their triggers never fire): {named}")
+    if settings_not_played:
+        parts.append(f"not played locally: {', '.join(settings_not_played)}")
+    return "; ".join(parts) or None

@@ -21,6 +21,7 @@ from chalice.cli.factory import CLIFactory
 from local.template import (
     ASYNC_DEFAULT_MAX_AGE_SECONDS,
     ASYNC_DEFAULT_RETRIES,
+    SQS_DEFAULTS,
     STREAM_DEFAULTS,
     TARGET_DEFAULT_MAX_AGE_SECONDS,
     TARGET_DEFAULT_RETRIES,
@@ -136,3 +137,21 @@ def test_asynchronous_targets_run_locally_with_the_packaged_retries_and_destinat
                 settings.target.dead_letter_queue is None
             ), name
             assert settings.target.enabled == (own.get("State", "ENABLED") == "ENABLED"), name
+
+
+def test_every_queue_trigger_runs_locally_with_the_packaged_settings(
+    template: dict[str, Any], runtime_settings: ProjectSettings
+) -> None:
+    functions = _functions(template)
+    queue_triggers = runtime_settings.triggers.queues
+    assert queue_triggers, "the app has an on_sqs_message trigger (stream_recovery)"
+    for name, trigger in queue_triggers.items():
+        events = functions[logical_id_of(name)]["Events"]
+        (event,) = [e for e in events.values() if e["Type"] == "SQS"]
+        expected = {**SQS_DEFAULTS, **event["Properties"]}
+        local = trigger.as_properties()
+        for setting in ("BatchSize", "MaximumBatchingWindowInSeconds", "FunctionResponseTypes"):
+            assert local[setting] == expected[setting], (name, setting)
+        queue = referenced_id(expected["Queue"])
+        assert queue is not None, (name, "the packaged Queue names a template queue")
+        assert local["Queue"] == runtime_settings.queues[queue].name, (name, "Queue")

@@ -8,6 +8,7 @@ as a subprocess, checking ``--json`` output against ops.schema.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -170,7 +171,11 @@ def test_a_corrupt_order_is_parked_then_repaired_and_redriven_to_invoiced_once(
     assert code == 0 and "ops-parked" in parked["orderIds"]
     (record,) = [r for r in parked["records"] if r["orderId"] == "ops-parked"]
     assert (record["fault"], record["kind"]) == ("corrupt-item", "order")
-    assert parked["queues"][0]["exists"] is False
+    # The stream failure queue exists (the local stage names it) and holds nothing: the
+    # corrupt order was parked by the app, not discarded by the stream mapping.
+    stream_queue = parked["queues"][0]
+    assert (stream_queue["name"], stream_queue["exists"]) == (f"{TABLE}-stream-failures", True)
+    assert stream_queue["messages"] == []
 
     # Still corrupt: redrive says so and leaves it parked.
     before = partition(endpoint, "ops-parked")
@@ -223,15 +228,10 @@ def _stream_record(endpoint: str, order_id: str, check: str) -> tuple[str, str, 
     raise AssertionError(f"no stream record for {order_id}/{check}")
 
 
-def test_a_discarded_stream_range_is_resolved_to_its_order_and_redriven(runtime: Runtime) -> None:
-    _, base, endpoint = runtime
-    sqs = aws_client("sqs", endpoint)
-    # What Lambda sends the stream failure queue when it discards a batch (DDBStreamBatchInfo).
-    url = sqs.create_queue(QueueName=f"{TABLE}-stream-failures")["QueueUrl"]
-    other = sqs.create_queue(QueueName="ops-test-other-failures")["QueueUrl"]
-    post(base, "ops-range", "Account Check", "passed")
-    wait_for_view(base, "ops-range", lambda v: "deadline" in v)
-    arn, shard, sequence = _stream_record(endpoint, "ops-range", "Account Check")
+def _range_message(endpoint: str, order_id: str) -> str:
+    """What Lambda sends the stream failure queue when it discards a batch
+    (DDBStreamBatchInfo) holding the order's Account Check record."""
+    arn, shard, sequence = _stream_record(endpoint, order_id, "Account Check")
     info = {
         "shardId": shard,
         "startSequenceNumber": sequence,
@@ -239,14 +239,63 @@ def test_a_discarded_stream_range_is_resolved_to_its_order_and_redriven(runtime:
         "streamArn": arn,
         "batchSize": 1,
     }
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"DDBStreamBatchInfo": info}))
+    return json.dumps({"DDBStreamBatchInfo": info})
+
+
+def test_a_discarded_stream_range_is_re_aggregated_by_stream_recovery(runtime: Runtime) -> None:
+    proc, base, endpoint = runtime
+    sqs = aws_client("sqs", endpoint)
+    # The queue the local stage names (STREAM_FAILURE_QUEUE): the aggregator's on-failure
+    # destination, and the queue stream_recovery's on_sqs_message reads, as deployed.
+    url = sqs.get_queue_url(QueueName=f"{TABLE}-stream-failures")["QueueUrl"]
+    post(base, "ops-recover", "Account Check", "passed")
+    wait_for_view(base, "ops-recover", lambda v: "deadline" in v)
+    aggregated = r"\[order ops-recover\] aggregated event: status=pending"
+    proc.wait_for(aggregated)
+    before = proc.count(aggregated)
+    recovered = proc.count(r"stream_recovery returned \{'batchItemFailures': \[\]\}")
+    sqs.send_message(QueueUrl=url, MessageBody=_range_message(endpoint, "ops-recover"))
+    # stream_recovery read the range back from the stream and aggregated its order again.
+    deadline = time.monotonic() + 60
+    while proc.count(aggregated) <= before or (
+        proc.count(r"stream_recovery returned \{'batchItemFailures': \[\]\}") <= recovered
+    ):
+        assert time.monotonic() < deadline, "\n".join(proc.lines[-40:])
+        time.sleep(0.1)
+    proc.wait_for(rf"sqs {TABLE}-stream-failures → stream_recovery: 1 message\(s\)")
+    left = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (left["ApproximateNumberOfMessages"], left["ApproximateNumberOfMessagesNotVisible"]) == (
+        "0",
+        "0",
+    )
+    code, listing = ops_json(runtime, "dead-letters")
+    assert code == 0
+    (stream_queue,) = [q for q in listing["queues"] if q["name"] == f"{TABLE}-stream-failures"]
+    assert (stream_queue["exists"], stream_queue["messages"]) == (True, [])
+
+
+def test_a_stream_range_in_a_failure_queue_is_resolved_to_its_order_and_redriven(
+    runtime: Runtime,
+) -> None:
+    _, base, endpoint = runtime
+    sqs = aws_client("sqs", endpoint)
+    # A failure queue nothing consumes (the stream failure queue's own is consumed by
+    # stream_recovery, above): the operator's view of a message waiting there.
+    held = "ops-test-stream-failures"
+    url = sqs.create_queue(QueueName=held)["QueueUrl"]
+    other = sqs.create_queue(QueueName="ops-test-other-failures")["QueueUrl"]
+    post(base, "ops-range", "Account Check", "passed")
+    wait_for_view(base, "ops-range", lambda v: "deadline" in v)
+    _, _, sequence = _stream_record(endpoint, "ops-range", "Account Check")
+    sqs.send_message(QueueUrl=url, MessageBody=_range_message(endpoint, "ops-range"))
     sqs.send_message(QueueUrl=other, MessageBody="not an event")
+    queues_args = ("--queue", held, "--queue", "ops-test-other-failures")
 
     for _ in range(2):  # listing never consumes
-        code, listing = ops_json(runtime, "dead-letters", "--queue", "ops-test-other-failures")
+        code, listing = ops_json(runtime, "dead-letters", *queues_args)
         assert code == 0
         queues = {q["name"]: q for q in listing["queues"]}
-        (message,) = queues[f"{TABLE}-stream-failures"]["messages"]
+        (message,) = queues[held]["messages"]
         assert (message["kind"], message["orderIds"], message["resolved"]) == (
             "stream-range",
             ["ops-range"],
@@ -260,9 +309,9 @@ def test_a_discarded_stream_range_is_resolved_to_its_order_and_redriven(runtime:
         )
         assert "ops-range" in listing["orderIds"]
 
-    code, text, _ = ops(runtime, "redrive", "--source", "stream-failures", "--dry-run")
+    code, text, _ = ops(runtime, "redrive", "--source", held, "--queue", held, "--dry-run")
     assert code == 0 and "dry run: order ops-range: would-publish [pending]" in text
-    code, result = ops_json(runtime, "redrive", "--source", "stream-failures")
+    code, result = ops_json(runtime, "redrive", "--source", held, "--queue", held)
     assert code == 0
     assert result["orders"] == [
         {
@@ -272,8 +321,8 @@ def test_a_discarded_stream_range_is_resolved_to_its_order_and_redriven(runtime:
             "detail": "re-aggregated and published",
         }
     ]
-    assert result["entries"][0]["result"] == f"removed the message from {TABLE}-stream-failures"
-    code, out, _ = ops(runtime, "redrive", "--source", "stream-failures")
+    assert result["entries"][0]["result"] == f"removed the message from {held}"
+    code, out, _ = ops(runtime, "redrive", "--source", held, "--queue", held)
     assert code == 1 and "nothing to do" in out
     remaining = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert remaining["ApproximateNumberOfMessages"] == "0"
@@ -291,6 +340,7 @@ def test_a_discarded_stream_range_is_resolved_to_its_order_and_redriven(runtime:
     left = sqs.get_queue_attributes(QueueUrl=other, AttributeNames=["ApproximateNumberOfMessages"])
     assert left["Attributes"]["ApproximateNumberOfMessages"] == "1"
     sqs.delete_queue(QueueUrl=other)
+    sqs.delete_queue(QueueUrl=url)
 
 
 def test_replay_republishes_the_event_and_the_targets_keep_one_outcome(runtime: Runtime) -> None:

@@ -46,6 +46,9 @@ def test_failure_queues_come_from_the_settings_the_stage_and_the_command_line(
 ) -> None:
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     config["stages"]["local"]["environment_variables"]["INVOICE_FAILURE_QUEUE"] = "inv-failures"
+    # The local stage names its stream failure queue; without it the name is derived
+    # from the table's (TABLE_NAME=t below).
+    del config["stages"]["local"]["environment_variables"]["STREAM_FAILURE_QUEUE"]
     (tmp_path / ".chalice").mkdir()
     (tmp_path / ".chalice" / "config.json").write_text(json.dumps(config))
     target = resolve(None, "http://127.0.0.1:8002", None, None, {"TABLE_NAME": "t"}, tmp_path)

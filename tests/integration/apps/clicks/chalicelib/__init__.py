@@ -1,0 +1,1 @@
+"""This app's own library (not the project's ``chalicelib``)."""
