@@ -78,14 +78,14 @@ SLOT_SECONDS = 60
 
 COUNTS = (
     "due",
-    "settled",
     "timedOut",
     "republished",
     "notifications",
     "parked",
-    "buckets",
     "failed",
     "incomplete",
+    "settled",  # due orders dropped by their order record alone
+    "buckets",  # due buckets deleted
 )
 
 
