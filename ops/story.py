@@ -149,7 +149,7 @@ def _record_entries(
                 "summary": "first aggregated, deadline set",
             }
         )
-    if order.deadline is not None:
+    if order.deadline is not None and order.outcome is None:
         due = "passed" if now >= order.deadline else "ahead"
         entries.append(
             {"at": format_time(order.deadline), "event": "deadline", "summary": f"deadline {due}"}
@@ -221,7 +221,7 @@ def order_story(
         "status": UNKNOWN if order.record_corrupt else order_status(order, required),
         "requiredChecks": list(required),
         "missing": missing_checks(order, required),
-        "deadline": format_time(order.deadline) if order.deadline else None,
+        "deadline": format_time(order.deadline) if order.deadline and not outcome else None,
         "due": bool(order.deadline and outcome is None and now >= order.deadline),
         "outcome": None
         if outcome is None
