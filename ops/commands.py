@@ -447,7 +447,7 @@ def _record_view(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _older(entry: dict[str, Any], before: datetime) -> bool:
-    """First seen before ``before``; an order never opened (no ``firstSeenAt``) was
-    already selected by its deadline."""
+    """First result arrived (or, in an older table, first seen) before ``before``; an
+    order with neither (no ``firstSeenAt``) was already selected by its deadline."""
     first = entry.get("firstSeenAt")
     return first is None or str(first) <= format_time(before)
