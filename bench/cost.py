@@ -312,12 +312,12 @@ def _sweep_after_deadlines(pipeline: Pipeline, settings: Settings) -> None:
     and deletes the buckets, so their cost is counted per order like the rest."""
     real_now = app_clock.now
     late = timedelta(seconds=settings.order_timeout_seconds + 60)
-    app_clock.now = lambda: real_now() + late  # type: ignore[assignment]
+    app_clock.now = lambda: real_now() + late
     try:
         pipeline.run_schedules()
         pipeline.run_until_idle()
     finally:
-        app_clock.now = real_now  # type: ignore[assignment]
+        app_clock.now = real_now
 
 
 def _added(before: list[int], after: list[int]) -> list[int]:

@@ -107,9 +107,11 @@ METRICS: list[tuple[str, Metric]] = [
     (
         "DynamoDB write calls (PutItem + UpdateItem + DeleteItem)",
         _per(
-            lambda u: u.calls["dynamodb.PutItem"]
-            + u.calls["dynamodb.UpdateItem"]
-            + u.calls["dynamodb.DeleteItem"]
+            lambda u: (
+                u.calls["dynamodb.PutItem"]
+                + u.calls["dynamodb.UpdateItem"]
+                + u.calls["dynamodb.DeleteItem"]
+            )
         ),
     ),
     ("Read request units", _per(lambda u: u.read_units)),

@@ -190,7 +190,7 @@ class TimeoutSweep:
                     due.setdefault(order_id)
         seen.update(due)
         counts["due"] += len(due)
-        done = self._settled(list(due))
+        done = self._settled(list(due), pool)
         counts["settled"] += len(done)
         loaded = list(pool.map(self._load, [o for o in due if o not in done]))
         for order_id, until in self._handle(loaded, now, counts).items():
@@ -202,18 +202,26 @@ class TimeoutSweep:
             logger.exception("could not list orders again", extra={"order_ids": sorted(kept)})
             counts["failed"] += 1
             return
-        for bucket in buckets:
-            try:
-                self._store.delete_bucket(bucket)
-            except Exception:  # noqa: BLE001 - handled again by the next run: harmless
-                logger.exception(
-                    "could not delete a deadline bucket", extra={"bucket": bucket.sort_key}
-                )
-                counts["failed"] += 1
-                continue
-            counts["buckets"] += 1
+        deleted = list(pool.map(self._delete, buckets))
+        counts["buckets"] += sum(deleted)
+        counts["failed"] += len(deleted) - sum(deleted)
 
-    def _settled(self, order_ids: list[str]) -> set[str]:
+    def _delete(self, bucket: DeadlineBucket) -> bool:
+        try:
+            self._store.delete_bucket(bucket)
+        except Exception:  # noqa: BLE001 - handled again by the next run: harmless
+            logger.exception(
+                "could not delete a deadline bucket", extra={"bucket": bucket.sort_key}
+            )
+            return False
+        return True
+
+    def _settled(self, order_ids: list[str], pool: ThreadPoolExecutor) -> set[str]:
+        """The done ones among ``order_ids``: one BatchGetItem per 100, several in flight."""
+        chunks = [order_ids[i : i + 100] for i in range(0, len(order_ids), 100)]
+        return set().union(*pool.map(self._settled_chunk, chunks))
+
+    def _settled_chunk(self, order_ids: list[str]) -> set[str]:
         try:
             return self._store.settled(order_ids)
         except Exception:  # noqa: BLE001 - each order is then read in full instead
