@@ -4,7 +4,12 @@ Reads are one strongly consistent ``Query`` on the order's partition (never a Sc
 Writes are conditional, so retries and races never double anything:
 
 * a source result replaces the stored one only if its revision is newer;
-* the order record gets its deadline once, and its outcome once.
+* the order record gets its outcome once, and the customer's notification is claimed
+  with a lease and marked told once.
+
+Deadline buckets (one item per aggregated batch, listing its orders with their
+deadlines) are plain PutItems under partitions of their own; the timeout sweep deletes
+each once its orders need nothing more.
 
 Example::
 
