@@ -109,18 +109,43 @@ class SweepCapacity:
     orders_per_second: float
 
 
-def sweep_capacity(budget_seconds: int) -> SweepCapacity:
-    """Per page of ``PAGE_SIZE`` due orders: the reads (``READ_CONCURRENCY`` in flight),
-    then its PutEvents calls (as many in flight); one index Query page per page."""
-    from chalicelib.timeouts import PAGE_SIZE, READ_CONCURRENCY
+# What the sweep's model assumes of a bucket: a full stream batch (100 records) lists up
+# to 100 orders, and each order is listed by the two batches of its two checks (the cost
+# run's pattern), both at its one deadline, so one run reads it once.
+ORDERS_PER_BUCKET = 100
+LISTINGS_PER_ORDER = 2
 
-    reads = PAGE_SIZE / READ_CONCURRENCY * SWEEP_QUERY_MS
-    publishes = math.ceil(PAGE_SIZE / 10 / READ_CONCURRENCY) * SWEEP_PUT_EVENTS_MS
-    page_ms = SWEEP_QUERY_MS + reads + publishes
-    per_run = int(budget_seconds * 1000 / page_ms * PAGE_SIZE)
-    per_second = per_run * SWEEP_RUNS_PER_MINUTE / 60
+
+def sweep_capacity(budget_seconds: int) -> SweepCapacity:
+    """Per page of ``BUCKET_PAGE`` due buckets: the bucket Query; the order records of
+    its orders (one BatchGetItem per 100, ``READ_CONCURRENCY`` in flight); a full Query
+    of each order not done (the ``TIMEOUT_SHARE`` that time out; as many in flight);
+    their PutEvents calls; one PutItem listing them again; the buckets' DeleteItems (in
+    flight)."""
+    from chalicelib.timeouts import BUCKET_PAGE, READ_CONCURRENCY
+
+    orders = BUCKET_PAGE * ORDERS_PER_BUCKET // LISTINGS_PER_ORDER
+    timeouts = orders * TIMEOUT_SHARE
+
+    def rounds(calls: float) -> int:
+        return math.ceil(calls / READ_CONCURRENCY)
+
+    page_ms = (
+        SWEEP_QUERY_MS  # the bucket page
+        + rounds(math.ceil(orders / 100)) * SWEEP_QUERY_MS  # BatchGetItem
+        + rounds(timeouts) * SWEEP_QUERY_MS  # full reads
+        + rounds(math.ceil(timeouts / 10)) * SWEEP_PUT_EVENTS_MS
+        + SWEEP_QUERY_MS  # the PutItem listing them again
+        + rounds(BUCKET_PAGE) * SWEEP_QUERY_MS  # DeleteItems
+    )
+    orders_per_run = budget_seconds * 1000 / page_ms * orders
+    per_second = orders_per_run * SWEEP_RUNS_PER_MINUTE / 60
     return SweepCapacity(
-        budget_seconds, READ_CONCURRENCY, per_run, per_second, per_second / TIMEOUT_SHARE
+        budget_seconds,
+        READ_CONCURRENCY,
+        int(orders_per_run * TIMEOUT_SHARE),
+        per_second * TIMEOUT_SHARE,
+        per_second,
     )
 
 
@@ -194,9 +219,10 @@ def plan(run: Run, cpu: CpuResults, pending_shards: int, memory_mb: int = 128) -
         Limit(
             "Timeout sweep (one run a minute)",
             f"{sweep.budget_seconds} s budget, {sweep.concurrency} reads in flight: "
-            f"{sweep.per_run:,} timeouts per run ({SWEEP_QUERY_MS:.0f} ms per Query, "
+            f"{sweep.per_run:,} timeouts per run ({SWEEP_QUERY_MS:.0f} ms per DynamoDB call, "
             f"{SWEEP_PUT_EVENTS_MS:.0f} ms per PutEvents call, assumed)",
-            f"{TIMEOUT_SHARE:.0%} of orders time out (the soak mix)",
+            f"each order read once from its deadline bucket (BatchGetItem); "
+            f"{TIMEOUT_SHARE:.0%} time out (the soak mix) and are read in full",
             sweep.orders_per_second,
             "SWEEP_BUDGET_SECONDS (up to the function's timeout), more reads in flight, "
             "or the schedule more often",

@@ -255,6 +255,11 @@ class Meter:
                 self._count_query(usage, params, parsed)
             elif model.name == "Scan":
                 self._count_scan(usage, params, parsed)
+            elif model.name == "BatchGetItem":
+                # Each item is charged on its own, rounded up to 4 KB (eventually consistent).
+                for items in (parsed.get("Responses") or {}).values():
+                    for item in items:
+                        usage.read_units += sizing.read_units(sizing.item_size(item), False)
             elif model.name == "GetItem":
                 consistent = bool(params.get("ConsistentRead"))
                 usage.read_units += sizing.read_units(

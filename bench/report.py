@@ -105,8 +105,14 @@ METRICS: list[tuple[str, Metric]] = [
     ("DynamoDB Scan calls (1 MB pages)", _per(lambda u: u.calls["dynamodb.Scan"])),
     ("DynamoDB items read by Scans", _per(lambda u: u.scanned_items)),
     (
-        "DynamoDB PutItem + UpdateItem calls",
-        _per(lambda u: u.calls["dynamodb.PutItem"] + u.calls["dynamodb.UpdateItem"]),
+        "DynamoDB write calls (PutItem + UpdateItem + DeleteItem)",
+        _per(
+            lambda u: (
+                u.calls["dynamodb.PutItem"]
+                + u.calls["dynamodb.UpdateItem"]
+                + u.calls["dynamodb.DeleteItem"]
+            )
+        ),
     ),
     ("Read request units", _per(lambda u: u.read_units)),
     ("Write request units, table", _per(lambda u: u.write_units)),

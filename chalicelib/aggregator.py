@@ -15,6 +15,12 @@ One order's fault never holds up another:
   after it, so other orders with later records are published now and possibly again on
   the retry; the targets are idempotent. Nothing is withheld.
 
+Before any event goes out, every order about to be published is listed, with its
+deadline, in one **deadline bucket** item for the batch (:meth:`EventStore.put_bucket`,
+base table, no index): the timeout sweep reads it back when the deadline comes. If that
+write fails, nothing is published and every order of the batch is reported failed, so
+Lambda retries the batch: no order is published without being listed.
+
 If the retries run out, Lambda discards the batch and sends its range to the stream
 failure queue, where :mod:`chalicelib.recovery` reads it back and aggregates again.
 
@@ -26,6 +32,7 @@ Example::
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,10 +50,14 @@ from chalicelib.observability import (
     count,
     logger,
 )
+from chalicelib.policy import deadline_of
 from chalicelib.publisher import Publisher
 from chalicelib.rules import SOURCE_EVENT_NAMES
 from chalicelib.store import EventStore, pending_shard
-from chalicelib.timeouts import pending_entry
+
+# Orders listed in one deadline bucket item (~100 bytes each, far below the 400 KB item
+# limit); a batch has at most 100 records, so one item, but a recovered range may hold more.
+BUCKET_MAX_ORDERS = 1000
 
 
 @dataclass(frozen=True)
@@ -161,7 +172,8 @@ class Aggregator:
         }
 
     def aggregate(self, order_ids: Sequence[str]) -> set[str]:
-        """Read, open and publish each order; return the ids that failed transiently."""
+        """Read, list (deadline bucket) and publish each order; return the ids that
+        failed transiently."""
         failed: set[str] = set()
         ready: list[_Ready] = []
         for order_id in order_ids:
@@ -173,7 +185,31 @@ class Aggregator:
                 continue
             if item is not None:
                 ready.append(item)
+        try:
+            self._list(ready)
+        except Exception:  # noqa: BLE001 - not listed: publish nothing, Lambda retries
+            logger.exception(
+                "could not write the batch's deadline bucket",
+                extra={"order_ids": [item.order.order_id for item in ready]},
+            )
+            return failed | {item.order.order_id for item in ready}
         return failed | self._publish(ready)
+
+    def _list(self, ready: list[_Ready]) -> None:
+        """One deadline bucket for the orders about to be published (per 1,000)."""
+        deadlines = {
+            item.order.order_id: deadline
+            for item in ready
+            if (deadline := deadline_of(item.order)) is not None
+        }
+        ids = list(deadlines)
+        for start in range(0, len(ids), BUCKET_MAX_ORDERS):
+            bucket_id = uuid.uuid4().hex
+            shard = pending_shard(bucket_id, self._settings.pending_shards)
+            chunk = {
+                order_id: deadlines[order_id] for order_id in ids[start : start + BUCKET_MAX_ORDERS]
+            }
+            self._store.put_bucket(shard, chunk, bucket_id)
 
     def _ready(self, order_id: str) -> _Ready | None:
         order = self._store.load_order(order_id)
@@ -190,19 +226,9 @@ class Aggregator:
                 extra={"order_id": order_id, "status": order.outcome.kind},
             )
             return None
-        declared = order.declaration.deadline if order.declaration else None
-        if declared is not None and declared != order.deadline:
-            # The declaration's deadline is the order's, whenever it arrives.
-            now = self._now()
-            shard = pending_shard(order_id, self._settings.pending_shards)
-            self._store.set_deadline(order_id, declared, shard, now)
-        elif order.deadline is None and declared is None:
-            if not order.results:
-                # Declared with no deadline: the clock starts with the first result.
-                return None
-            now = self._now()
-            deadline, shard = pending_entry(order_id, now, self._settings)
-            self._store.open_order(order_id, deadline, shard, now)
+        if deadline_of(order) is None and not order.results:
+            # Declared with no deadline: the clock starts with the first result.
+            return None
         detail = aggregated_detail(order, self._settings.policy)
         return _Ready(order, put_events_entry(self._settings, detail))
 

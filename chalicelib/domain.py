@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -134,6 +134,12 @@ class Order:
     record_corrupt: bool = False
     parked: str | None = None  # the fault it was dead-lettered for, if it was
     declaration: Declaration | None = None
+
+
+def first_arrival(results: Iterable[CheckResult]) -> datetime | None:
+    """When the first of these results arrived: its ``RecordedAt`` (the API always sets
+    it), else its ``OccurredAt`` (a direct writer that leaves ``RecordedAt`` out)."""
+    return min((r.recorded_at or r.occurred_at for r in results), default=None)
 
 
 def failed_checks(order: Order, required: tuple[str, ...]) -> list[str]:

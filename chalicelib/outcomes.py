@@ -38,7 +38,7 @@ from chalicelib.observability import (
     record_milliseconds,
 )
 from chalicelib.policy import problem_outcome, timed_out
-from chalicelib.store import EventStore, NotifyClaim, pending_shard
+from chalicelib.store import EventStore, NotifyClaim
 
 
 def summary(outcome: Outcome | None) -> dict[str, Any]:
@@ -86,7 +86,8 @@ class OutcomeService:
     :meth:`EventStore.mark_notified`. Concurrent and repeated deliveries find the claim
     held (or the order told) and do nothing; a claim whose holder died is taken over
     once its lease ran out, by a later delivery or by the timeout sweep
-    (:meth:`resume_notification`), since the order stays in the pending index until told.
+    (:meth:`resume_notification`): the aggregator listed the order in a deadline bucket
+    before it published it, and the sweep keeps it listed until it was told.
     """
 
     def __init__(
@@ -120,10 +121,7 @@ class OutcomeService:
             logger.info("order is not approved any more; no invoice", extra={"order_id": order_id})
             return None
         now = self._now()
-        claim = NotifyClaim(
-            lease_until=now + timedelta(seconds=self._settings.notify_lease_seconds),
-            shard=pending_shard(order_id, self._settings.pending_shards),
-        )
+        claim = NotifyClaim(now + timedelta(seconds=self._settings.notify_lease_seconds))
         outcome, created = self._close(order, invoice_outcome(order, now), claim)
         if created and outcome.invoice:
             self._notify(order_id, outcome.invoice)

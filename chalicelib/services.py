@@ -21,7 +21,8 @@ from chalicelib.timeouts import TimeoutSweep
 
 @functools.lru_cache(maxsize=1)
 def store() -> EventStore:
-    return EventStore(aws.dynamodb(), get_settings().table_name)
+    settings = get_settings()
+    return EventStore(aws.dynamodb(), settings.table_name, settings.order_timeout_seconds)
 
 
 @functools.lru_cache(maxsize=1)

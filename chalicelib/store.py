@@ -4,7 +4,12 @@ Reads are one strongly consistent ``Query`` on the order's partition (never a Sc
 Writes are conditional, so retries and races never double anything:
 
 * a source result replaces the stored one only if its revision is newer;
-* the order record gets its deadline once, and its outcome once.
+* the order record gets its outcome once, and the customer's notification is claimed
+  with a lease and marked told once.
+
+Deadline buckets (one item per aggregated batch, listing its orders with their
+deadlines) are plain PutItems under partitions of their own; the timeout sweep deletes
+each once its orders need nothing more.
 
 Example::
 
@@ -17,9 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -28,12 +33,14 @@ from botocore.exceptions import ClientError
 from chalicelib import table
 from chalicelib.domain import (
     DECLARED,
+    INVOICED,
     OUTCOME_KINDS,
     CheckResult,
     Declaration,
     Order,
     Outcome,
     OutcomeKind,
+    first_arrival,
     format_time,
     parse_time,
 )
@@ -181,9 +188,16 @@ def _order_record(item: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def order_from_items(order_id: str, items: list[dict[str, Any]]) -> Order:
+def order_from_items(
+    order_id: str, items: list[dict[str, Any]], order_timeout: timedelta | None = None
+) -> Order:
     """Build an :class:`Order` from its items. Never raises: an item that cannot be read
-    is named in ``problems`` (and, for the app's own order record, ``record_corrupt``)."""
+    is named in ``problems`` (and, for the app's own order record, ``record_corrupt``).
+
+    Its ``deadline`` is ``order_timeout`` after its first stored result arrived
+    (:func:`chalicelib.domain.first_arrival`), or the deadline an older table's order
+    record was opened with; a declared deadline wins over both
+    (:func:`chalicelib.policy.deadline_of`)."""
     results: dict[str, CheckResult] = {}
     problems: list[str] = []
     record: dict[str, Any] = {}
@@ -218,11 +232,15 @@ def order_from_items(order_id: str, items: list[dict[str, Any]]) -> Order:
             problems.append(f"item {str(sort_key)[:64]!r}: {err}")
             continue
         results[result.name] = result
+    deadline = record.get(table.DEADLINE)
+    arrived = first_arrival(results.values())
+    if deadline is None and order_timeout is not None and arrived is not None:
+        deadline = arrived + order_timeout
     return Order(
         order_id,
         results,
         outcome=record.get(table.OUTCOME),
-        deadline=record.get(table.DEADLINE),
+        deadline=deadline,
         notified=notified,
         notify_lease=record.get(table.NOTIFY_LEASE),
         problems=tuple(problems),
@@ -255,9 +273,16 @@ def _is_conditional_failure(err: ClientError) -> bool:
 class EventStore:
     """The events table, seen through the calls the app needs."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, order_timeout_seconds: int | None = None
+    ) -> None:
+        """``order_timeout_seconds`` (the stage's ``ORDER_TIMEOUT_SECONDS``) gives each
+        loaded order its deadline; without it an order has only a stored or declared one."""
         self._client = client
         self._table = table_name
+        self._timeout = (
+            None if order_timeout_seconds is None else timedelta(seconds=order_timeout_seconds)
+        )
 
     def record_result(
         self, order_id: str, result: CheckResult, explicit_time: bool
@@ -314,7 +339,7 @@ class EventStore:
     def load_order(self, order_id: str) -> Order | None:
         """All items of one order: one strongly consistent Query (paged if huge)."""
         items = self.order_items(order_id)
-        return order_from_items(order_id, items) if items else None
+        return order_from_items(order_id, items, self._timeout) if items else None
 
     def order_items(self, order_id: str) -> list[dict[str, Any]]:
         """Every stored item of one order as plain Python, with attributes the
@@ -336,58 +361,18 @@ class EventStore:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def open_order(self, order_id: str, deadline: datetime, shard: str, now: datetime) -> None:
-        """Give a not-yet-final order its deadline (once) and list it as pending."""
-        self._open(order_id, deadline, shard, now, "if_not_exists(#deadline, :deadline)")
-
-    def set_deadline(self, order_id: str, deadline: datetime, shard: str, now: datetime) -> None:
-        """Give a not-yet-final order its declared deadline, in place of the one it was
-        opened with, and list it as pending."""
-        self._open(order_id, deadline, shard, now, ":deadline")
-
-    def _open(
-        self, order_id: str, deadline: datetime, shard: str, now: datetime, deadline_value: str
-    ) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(order_id),
-                UpdateExpression=(
-                    f"SET #deadline = {deadline_value}, "
-                    "#shard = if_not_exists(#shard, :shard), "
-                    "#first = if_not_exists(#first, :now)"
-                ),
-                ConditionExpression="attribute_not_exists(#outcome)",
-                ExpressionAttributeNames={
-                    "#deadline": table.DEADLINE,
-                    "#shard": table.PENDING_SHARD,
-                    "#first": table.FIRST_SEEN_AT,
-                    "#outcome": table.OUTCOME,
-                },
-                ExpressionAttributeValues=_serialize(
-                    {":deadline": format_time(deadline), ":shard": shard, ":now": format_time(now)}
-                ),
-            )
-        except ClientError as err:
-            if not _is_conditional_failure(err):
-                raise
-
     def close_order(
         self, order_id: str, outcome: Outcome, notify: NotifyClaim | None = None
     ) -> tuple[Outcome, bool]:
         """Record ``outcome`` unless one exists. Returns the stored one and if it is new.
 
-        A problem outcome takes the order out of the pending index. An invoice (``notify``
-        given) claims the customer's notification in the same write and keeps the order
-        in the index (adding it if it was never opened) until :meth:`mark_notified`, so a
-        claim that is never completed is found again by the timeout sweep.
+        An invoice (``notify`` given) claims the customer's notification in the same
+        write; a claim that is never completed is found again by the timeout sweep, which
+        keeps the order in a deadline bucket until it was told. Neither touches an index
+        (a problem outcome removes the index entry of an order opened before the deadline
+        buckets; for any other order there is none, so nothing is written to the index).
         """
-        names = {
-            "#outcome": table.OUTCOME,
-            "#at": table.OUTCOME_AT,
-            "#deadline": table.DEADLINE,
-            "#shard": table.PENDING_SHARD,
-        }
+        names = {"#outcome": table.OUTCOME, "#at": table.OUTCOME_AT}
         values: dict[str, Any] = {":kind": outcome.kind, ":at": format_time(outcome.at)}
         assignments = ["#outcome = :kind", "#at = :at"]
         for attribute, document in (
@@ -399,16 +384,12 @@ class EventStore:
                 values[":" + attribute] = json.dumps(document, sort_keys=True)
                 assignments.append(f"#{attribute} = :{attribute}")
         if notify is None:
+            names.update({"#deadline": table.DEADLINE, "#shard": table.PENDING_SHARD})
             expression = "SET " + ", ".join(assignments) + " REMOVE #deadline, #shard"
         else:
             names["#lease"] = table.NOTIFY_LEASE
-            values.update({":lease": format_time(notify.lease_until), ":shard": notify.shard})
-            assignments += [
-                "#lease = :lease",
-                "#deadline = if_not_exists(#deadline, :lease)",
-                "#shard = if_not_exists(#shard, :shard)",
-            ]
-            expression = "SET " + ", ".join(assignments)
+            values[":lease"] = format_time(notify.lease_until)
+            expression = "SET " + ", ".join([*assignments, "#lease = :lease"])
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -454,7 +435,8 @@ class EventStore:
         )
 
     def mark_notified(self, order_id: str, now: datetime) -> None:
-        """The customer was told: end the claim and take the order out of the index."""
+        """The customer was told: end the claim (and remove the index entry of an order
+        opened before the deadline buckets; a new order has none, so no index write)."""
         self._client.update_item(
             TableName=self._table,
             Key=_key(order_id),
@@ -474,8 +456,9 @@ class EventStore:
         self, shard: str, now: datetime, start: dict[str, Any] | None = None, limit: int = 500
     ) -> tuple[list[str], dict[str, Any] | None]:
         """One page of the orders of one index shard whose deadline has passed, and where
-        the next page starts (``None`` after the last). Eventually consistent: the sweep
-        re-reads each order before acting."""
+        the next page starts (``None`` after the last): orders opened before the deadline
+        buckets, in older tables. Eventually consistent: the sweep re-reads each order
+        before acting."""
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": table.PENDING_INDEX,
@@ -492,6 +475,91 @@ class EventStore:
         page = self._client.query(**kwargs)
         ids = [to_python(item)[table.PARTITION_KEY] for item in page.get("Items", [])]
         return ids, page.get("LastEvaluatedKey")
+
+    def put_bucket(self, shard: str, deadlines: Mapping[str, datetime], bucket_id: str) -> str:
+        """Write one deadline bucket listing ``deadlines`` (order id -> deadline) under
+        ``shard``; return its sort key. One PutItem on the base table: no index write."""
+        sort_key = bucket_sort_key(min(deadlines.values()), bucket_id)
+        self._client.put_item(
+            TableName=self._table,
+            Item=_serialize(
+                {
+                    table.PARTITION_KEY: table.bucket_partition(shard),
+                    table.SORT_KEY: sort_key,
+                    table.BUCKET_ORDERS: {
+                        order_id: format_time(deadline) for order_id, deadline in deadlines.items()
+                    },
+                }
+            ),
+        )
+        return sort_key
+
+    def due_buckets(
+        self, shard: str, now: datetime, start: dict[str, Any] | None = None, limit: int = 10
+    ) -> tuple[list[DeadlineBucket], dict[str, Any] | None]:
+        """One page of the buckets of ``shard`` whose earliest deadline is at or before
+        ``now``, oldest first, and where the next page starts (``None`` after the last).
+        A strongly consistent Query on the bucket partition (never a Scan)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk AND #sk < :bound",
+            "ExpressionAttributeNames": {"#pk": table.PARTITION_KEY, "#sk": table.SORT_KEY},
+            # "<time>#<id>" < "<now>$" for every time <= now ("#" sorts just before "$").
+            "ExpressionAttributeValues": _serialize(
+                {":pk": table.bucket_partition(shard), ":bound": format_time(now) + "$"}
+            ),
+            "ConsistentRead": True,
+            "Limit": limit,
+        }
+        if start is not None:
+            kwargs["ExclusiveStartKey"] = start
+        page = self._client.query(**kwargs)
+        buckets = [bucket_from_item(to_python(item)) for item in page.get("Items", [])]
+        return buckets, page.get("LastEvaluatedKey")
+
+    def delete_bucket(self, bucket: DeadlineBucket) -> None:
+        self._client.delete_item(
+            TableName=self._table,
+            Key=_serialize(
+                {
+                    table.PARTITION_KEY: table.bucket_partition(bucket.shard),
+                    table.SORT_KEY: bucket.sort_key,
+                }
+            ),
+        )
+
+    def settled(self, order_ids: Iterable[str], attempts: int = 3) -> set[str]:
+        """The orders among ``order_ids`` whose record says they need nothing more
+        (:func:`is_settled`): ``BatchGetItem`` of their order records, 100 keys a call,
+        eventually consistent. A key DynamoDB leaves unprocessed counts as not settled
+        (the caller then reads that order in full)."""
+        ids = list(dict.fromkeys(order_ids))
+        found: set[str] = set()
+        for start in range(0, len(ids), 100):
+            keys: list[dict[str, Any]] = [_key(order_id) for order_id in ids[start : start + 100]]
+            for _ in range(attempts):
+                response = self._client.batch_get_item(
+                    RequestItems={
+                        self._table: {
+                            "Keys": keys,
+                            "ProjectionExpression": "#pk, #outcome, #notified",
+                            "ExpressionAttributeNames": {
+                                "#pk": table.PARTITION_KEY,
+                                "#outcome": table.OUTCOME,
+                                "#notified": table.NOTIFIED_AT,
+                            },
+                        }
+                    }
+                )
+                for item in response.get("Responses", {}).get(self._table, []):
+                    record = to_python(item)
+                    if is_settled(record):
+                        found.add(str(record[table.PARTITION_KEY]))
+                unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
+                if not unprocessed:
+                    break
+                keys = list(unprocessed["Keys"])
+        return found
 
     def park(self, order_id: str, fault: str, reason: str, now: datetime) -> None:
         """Write the order's dead-letter record (a permanent fault), listed in the index."""
@@ -590,11 +658,50 @@ class EventStore:
 
 @dataclass(frozen=True)
 class NotifyClaim:
-    """An invoice's notification claim: held until ``lease_until``; ``shard`` lists the
-    order in the pending index if it was never opened."""
+    """An invoice's notification claim: held until ``lease_until``."""
 
     lease_until: datetime
+
+
+@dataclass(frozen=True)
+class DeadlineBucket:
+    """One deadline bucket: the orders of one batch (or one sweep page) with their
+    deadlines, listed under ``shard``; ``sort_key`` starts with the earliest deadline."""
+
     shard: str
+    sort_key: str
+    deadlines: Mapping[str, datetime]
+
+
+def bucket_sort_key(earliest: datetime, bucket_id: str) -> str:
+    return f"{format_time(earliest)}#{bucket_id}"
+
+
+def bucket_from_item(item: Mapping[str, Any]) -> DeadlineBucket:
+    """Parse a deadline bucket; an entry whose time cannot be read is due at once (the
+    sweep re-reads the order and decides from the order itself)."""
+    partition = str(item[table.PARTITION_KEY])
+    shard = partition[len(table.DEADLINE_BUCKETS) + 1 :]
+    sort_key = str(item[table.SORT_KEY])
+    earliest = sort_key.split("#", 1)[0]
+    deadlines: dict[str, datetime] = {}
+    listed = item.get(table.BUCKET_ORDERS)
+    for order_id, value in (listed if isinstance(listed, Mapping) else {}).items():
+        try:
+            deadlines[str(order_id)] = parse_time(str(value))
+        except ValueError:
+            deadlines[str(order_id)] = parse_time(earliest)
+    return DeadlineBucket(shard, sort_key, deadlines)
+
+
+def is_settled(record: Mapping[str, Any] | None) -> bool:
+    """An order record that says the order needs nothing more: an outcome, and for an
+    invoice, the customer told. Outcome and ``NotifiedAt`` are written once and never
+    removed, so even an eventually consistent read of this is safe to act on."""
+    if record is None:
+        return False
+    kind = record.get(table.OUTCOME)
+    return kind in OUTCOME_KINDS and (kind != INVOICED or table.NOTIFIED_AT in record)
 
 
 def _key(order_id: str) -> dict[str, Any]:

@@ -7,10 +7,9 @@ Items (one per partition ``OrderID``):
 
 * a **source event** per check, sort key = the check's name (``"In Stock"``), with
   ``Status`` (``passed``/``failed``), ``OccurredAt``, ``Revision``, optional ``Reason``;
-* one **order record**, sort key :data:`ORDER_RECORD`, written by the app itself: the
-  timeout deadline while the order is pending (a sparse index entry) and the outcome
-  (invoice or problem) once it is final; an invoiced order stays in the index until the
-  customer was told (the notification claim and its lease live here too);
+* one **order record**, sort key :data:`ORDER_RECORD`, written by the app itself once
+  the order is decided: the outcome (invoice or problem), the notification claim and its
+  lease, and when the customer was told;
 * at most one **declaration**, sort key :data:`DECLARATION_RECORD`, written once (by the
   API's ``PUT /orders/{id}`` or a direct writer): the order's own checks
   (:data:`CHECKS`), optional deadline (:data:`DUE_BY`) and :data:`STATUS` ``declared``
@@ -18,6 +17,12 @@ Items (one per partition ``OrderID``):
 * at most one **dead-letter record**, sort key :data:`DEAD_LETTER_RECORD`, when the app
   parked the order because of a permanent fault (listed in the index's
   :data:`DEAD_LETTER_SHARD` partition).
+
+The app's **deadline buckets** live in partitions of their own, ``#deadlines#<shard>``
+(:func:`bucket_partition`): one item per aggregated batch, sort key
+``<earliest deadline>#<batch id>`` (fixed-width time, so string order is time order),
+whose :data:`BUCKET_ORDERS` map lists each order of the batch with its deadline. The
+timeout sweep Queries the due ones (no index, no Scan) and deletes each once settled.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ RECORDED_AT = "RecordedAt"
 REVISION = "Revision"
 DIGEST = "Digest"
 
-# Attributes of the order record.
+# Attributes of the order record. ``Deadline``/``PendingShard``/``FirstSeenAt`` are the
+# index entry of an order opened before the deadline buckets (older tables): still read,
+# and removed once the order is done, never written for a new order.
 DEADLINE = "Deadline"
 PENDING_SHARD = "PendingShard"
 FIRST_SEEN_AT = "FirstSeenAt"
@@ -63,8 +70,19 @@ CHECKS = "Checks"
 DUE_BY = "DueBy"
 DECLARED_AT = "DeclaredAt"
 
-# Sparse index: only pending orders carry PendingShard/Deadline.
+# Sparse index: dead-letter records (and orders opened before the deadline buckets)
+# carry PendingShard/Deadline.
 PENDING_INDEX = "PendingByDeadline"
+
+# Deadline buckets: partition key DEADLINE_BUCKETS + "#" + shard, sort key
+# "<fixed-width earliest deadline>#<batch id>", BUCKET_ORDERS = {order id: deadline}.
+DEADLINE_BUCKETS = "#deadlines"
+BUCKET_ORDERS = "Orders"
+
+
+def bucket_partition(shard: str) -> str:
+    """The partition key of one shard's deadline buckets."""
+    return f"{DEADLINE_BUCKETS}#{shard}"
 
 
 def create_table_request(table_name: str) -> dict[str, Any]:

@@ -80,7 +80,12 @@ class OrdersViews:
         now = operator.now()
         stamp = format_time(now)
         cards = [
-            card(order_story(order_id, items, operator.settings.required_checks, now), stamp)
+            card(
+                order_story(
+                    order_id, items, operator.settings.required_checks, now, operator.order_timeout
+                ),
+                stamp,
+            )
             for order_id, items in self._orders().items()
             if order_id and not order_id.startswith("#")
         ]

@@ -20,7 +20,7 @@ from chalicelib.domain import TIMED_OUT, decision, format_time
 from chalicelib.events import aggregated_detail, put_events_entry
 from chalicelib.publisher import Publisher
 from chalicelib.recovery import StreamRecovery
-from chalicelib.store import EventStore, order_from_items, shard_name
+from chalicelib.store import EventStore, is_settled, order_from_items, shard_name
 from ops import queues, render
 from ops.connect import Target
 from ops.errors import INCOMPLETE, NOT_FOUND, OK, OpsError
@@ -76,7 +76,12 @@ class Operator:
         self.target = target
         self.settings = target.settings
         self.now = now
-        self.store = EventStore(target.client("dynamodb"), self.settings.table_name)
+        self.store = EventStore(
+            target.client("dynamodb"),
+            self.settings.table_name,
+            self.settings.order_timeout_seconds,
+        )
+        self.order_timeout = timedelta(seconds=self.settings.order_timeout_seconds)
 
     @functools.cached_property
     def sqs(self) -> Any:
@@ -106,7 +111,9 @@ class Operator:
         items = self.store.order_items(order_id)
         if not items:
             return None
-        return order_story(order_id, items, self.settings.required_checks, self.now())
+        return order_story(
+            order_id, items, self.settings.required_checks, self.now(), self.order_timeout
+        )
 
     def inspect(self, order_id: str) -> Report:
         story = self.story(order_id)
@@ -128,24 +135,32 @@ class Operator:
         if due:
             cutoff = now
         if older_than is not None:
-            # Deadline = first seen + the stage's timeout; re-checked on each order below.
-            timeout = timedelta(seconds=self.settings.order_timeout_seconds)
-            cutoff = min(cutoff, now - older_than + timeout)
+            # Deadline = first result + the stage's timeout; re-checked on each order below.
+            cutoff = min(cutoff, now - older_than + self.order_timeout)
         shards = [shard_name(n) for n in range(self.settings.pending_shards)]
-        order_ids: list[str] = []
+        listed: dict[str, None] = {}
         truncated = False
         for shard in shards:
-            ids, more = self._shard_ids(shard, cutoff, limit)
-            order_ids += ids
-            truncated = truncated or more
+            ids, more = self._listed_ids(shard, cutoff, limit)
+            listed.update(dict.fromkeys(ids))
+            ids, more_indexed = self._shard_ids(shard, cutoff, limit)
+            listed.update(dict.fromkeys(ids))
+            truncated = truncated or more or more_indexed
+        done = self.store.settled(listed)
+        order_ids = [o for o in listed if o not in done]
         with ThreadPoolExecutor(READ_CONCURRENCY) as pool:
             loaded = list(pool.map(self.store.order_items, order_ids))
         entries = []
         for order_id, items in zip(order_ids, loaded, strict=True):
             if not items:
                 continue  # gone since the index was read (it is eventually consistent)
+            if _finished(items):
+                continue
             entry = render.pending_entry(
-                order_story(order_id, items, self.settings.required_checks, now), items
+                order_story(
+                    order_id, items, self.settings.required_checks, now, self.order_timeout
+                ),
+                items,
             )
             if older_than is not None and not _older(entry, now - older_than):
                 continue
@@ -163,9 +178,24 @@ class Operator:
         }
         return Report(data, render.pending_lines(data))
 
+    def _listed_ids(self, shard: str, cutoff: datetime, limit: int) -> tuple[list[str], bool]:
+        """Up to ``limit`` ids the deadline buckets of one shard list with a deadline up
+        to ``cutoff`` (a Query on the bucket partition, never a Scan), and whether more
+        are left. Buckets also list orders done since, which the caller drops."""
+        ids: dict[str, None] = {}
+        start: dict[str, Any] | None = None
+        while len(ids) < limit:
+            buckets, start = self.store.due_buckets(shard, cutoff, start)
+            for bucket in buckets:
+                ids.update(dict.fromkeys(o for o, due in bucket.deadlines.items() if due <= cutoff))
+            if start is None:
+                return list(ids), False
+        return list(ids), True
+
     def _shard_ids(self, shard: str, cutoff: datetime, limit: int) -> tuple[list[str], bool]:
         """Up to ``limit`` ids of one shard with a deadline up to ``cutoff``, oldest first
-        (a Query on the index partition, never a Scan), and whether more are left."""
+        (a Query on the index partition, never a Scan), and whether more are left: orders
+        opened before the deadline buckets (older tables)."""
         ids: list[str] = []
         start: dict[str, Any] | None = None
         while len(ids) < limit:
@@ -302,7 +332,7 @@ class Operator:
         items = self.store.order_items(order_id)
         if not items:
             return _result(order_id, "not-found", None, "nothing stored for this order")
-        order = order_from_items(order_id, items)
+        order = order_from_items(order_id, items, self.order_timeout)
         if order.record_corrupt:
             detail = "the order record cannot be read: " + "; ".join(order.problems)
             return _result(order_id, "unreadable", None, detail + " (left parked; repair it)")
@@ -371,7 +401,7 @@ class Operator:
         items = self.store.order_items(order_id)
         if not items:
             return {**_result(order_id, "not-found", None, self._unknown(order_id)), "event": None}
-        order = order_from_items(order_id, items)
+        order = order_from_items(order_id, items, self.order_timeout)
         if order.record_corrupt:
             why = "the order record cannot be read: " + "; ".join(order.problems)
             return {**_result(order_id, "unreadable", None, why), "event": None}
@@ -400,6 +430,12 @@ def _result(order_id: str, action: str, status: str | None, detail: str) -> dict
     return {"orderId": order_id, "action": action, "status": status, "detail": detail}
 
 
+def _finished(items: Sequence[dict[str, Any]]) -> bool:
+    """The order needs nothing more (read in full, so a strongly consistent answer)."""
+    record = next((i for i in items if i.get(table.SORT_KEY) == table.ORDER_RECORD), None)
+    return is_settled(record)
+
+
 def _dead_letter(items: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     return next((i for i in items if i.get(table.SORT_KEY) == table.DEAD_LETTER_RECORD), None)
 
@@ -411,7 +447,7 @@ def _record_view(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _older(entry: dict[str, Any], before: datetime) -> bool:
-    """First seen before ``before``; an order never opened (no ``firstSeenAt``) was
-    already selected by its deadline."""
+    """First result arrived (or, in an older table, first seen) before ``before``; an
+    order with neither (no ``firstSeenAt``) was already selected by its deadline."""
     first = entry.get("firstSeenAt")
     return first is None or str(first) <= format_time(before)

@@ -23,7 +23,11 @@ def story_lines(story: Mapping[str, Any]) -> list[str]:
 def pending_entry(story: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One line of ``pending``: an :func:`ops.story.order_story` cut to what matters."""
     record = next((i for i in items if i.get(table.SORT_KEY) == table.ORDER_RECORD), {})
-    first = _time(record.get(table.FIRST_SEEN_AT))
+    first = _time(record.get(table.FIRST_SEEN_AT))  # an order opened before the buckets
+    if first is None:
+        # Since the deadline buckets: when its first result arrived (its clock's start).
+        stored = [e["at"] for e in story["timeline"] if e["event"] == "check-result"]
+        first = _time(min(stored)) if stored else None
     return {
         "orderId": story["orderId"],
         "status": story["status"],

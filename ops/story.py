@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import table
@@ -99,9 +99,10 @@ def waiting_for(
         return []
     if not order.results:
         return [{"step": "check", "detail": name} for name in required]
+    # An undecided order has no order record (``has_record``) since the deadline buckets;
+    # whether it was aggregated shows in its deadline bucket, not here.
+    del has_record
     steps: list[dict[str, str]] = []
-    if not has_record:
-        steps.append({"step": "aggregator", "detail": "the order was never aggregated"})
     state = decision(order, required)
     if state == APPROVED:
         steps.append({"step": "invoice", "detail": "invoice processing"})
@@ -148,7 +149,7 @@ def _record_entries(
                 "summary": "first aggregated, deadline set",
             }
         )
-    if order.deadline is not None:
+    if order.deadline is not None and order.outcome is None:
         due = "passed" if now >= order.deadline else "ahead"
         entries.append(
             {"at": format_time(order.deadline), "event": "deadline", "summary": f"deadline {due}"}
@@ -180,10 +181,15 @@ def _record_entries(
 
 
 def order_story(
-    order_id: str, items: Sequence[Mapping[str, Any]], required: tuple[str, ...], now: datetime
+    order_id: str,
+    items: Sequence[Mapping[str, Any]],
+    required: tuple[str, ...],
+    now: datetime,
+    order_timeout: timedelta | None = None,
 ) -> dict[str, Any]:
-    """The ``inspect`` view of one order (see docs/operating.md for its schema)."""
-    order = order_from_items(order_id, [dict(i) for i in items])
+    """The ``inspect`` view of one order (see docs/operating.md for its schema).
+    ``order_timeout`` (the stage's ``ORDER_TIMEOUT_SECONDS``) gives it its deadline."""
+    order = order_from_items(order_id, [dict(i) for i in items], order_timeout)
     record = _find(items, table.ORDER_RECORD)
     parked = _find(items, table.DEAD_LETTER_RECORD)
     problems = list(order.problems)
@@ -215,7 +221,7 @@ def order_story(
         "status": UNKNOWN if order.record_corrupt else order_status(order, required),
         "requiredChecks": list(required),
         "missing": missing_checks(order, required),
-        "deadline": format_time(order.deadline) if order.deadline else None,
+        "deadline": format_time(order.deadline) if order.deadline and not outcome else None,
         "due": bool(order.deadline and outcome is None and now >= order.deadline),
         "outcome": None
         if outcome is None

@@ -146,7 +146,10 @@ ITERATOR_AGE_DESCRIPTION = (
 _QUERY = "dynamodb:Query"
 _PUT = "dynamodb:PutItem"
 _UPDATE = "dynamodb:UpdateItem"
-_DELETE = "dynamodb:DeleteItem"  # a parked order's dead-letter record, once it went out
+# A parked order's dead-letter record, once it went out; a settled deadline bucket.
+_DELETE = "dynamodb:DeleteItem"
+# The sweep's look at the order records of a due bucket's orders (100 keys a call).
+_BATCH_GET = "dynamodb:BatchGetItem"
 STREAM_READ_ACTIONS = (
     "dynamodb:DescribeStream",
     "dynamodb:GetRecords",
@@ -304,7 +307,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "aggregator",
         "Aggregator",
-        (_QUERY, _UPDATE, _PUT, _DELETE),
+        (_QUERY, _PUT, _DELETE),
         stream_actions=STREAM_READ_ACTIONS,
         lists_streams=True,
         publishes=True,
@@ -327,14 +330,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "timeout_sweep",
         "TimeoutSweep",
-        (_QUERY, _UPDATE, _PUT),
+        (_QUERY, _UPDATE, _PUT, _DELETE, _BATCH_GET),
         index_actions=(_QUERY,),
         publishes=True,
     ),
     FunctionSpec(
         "stream_recovery",
         "StreamRecovery",
-        (_QUERY, _UPDATE, _PUT, _DELETE),
+        (_QUERY, _PUT, _DELETE),
         stream_actions=STREAM_READ_ACTIONS,
         publishes=True,
         consumes=STREAM_FAILURE_QUEUE.logical_id,

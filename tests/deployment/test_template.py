@@ -67,7 +67,6 @@ EXPECTED_ACTIONS = {
     | {
         "dynamodb:ListStreams",
         "dynamodb:Query",
-        "dynamodb:UpdateItem",
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
         "events:PutEvents",
@@ -76,13 +75,19 @@ EXPECTED_ACTIONS = {
     "InvoiceProcessing": LOGS | {"dynamodb:Query", "dynamodb:UpdateItem", "sqs:SendMessage"},
     "ProblemHandler": LOGS | {"dynamodb:Query", "dynamodb:UpdateItem", "sqs:SendMessage"},
     "TimeoutSweep": LOGS
-    | {"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem", "events:PutEvents"},
+    | {
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchGetItem",
+        "events:PutEvents",
+    },
     "StreamRecovery": LOGS
     | STREAM_READ
     | QUEUE_CONSUMER
     | {
         "dynamodb:Query",
-        "dynamodb:UpdateItem",
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
         "events:PutEvents",
@@ -618,6 +623,7 @@ def _allowed_resources(name: str, settings: Settings) -> dict[str, list[Any]]:
         "dynamodb:PutItem": [TABLE_ARN],
         "dynamodb:UpdateItem": [TABLE_ARN],
         "dynamodb:DeleteItem": [TABLE_ARN],
+        "dynamodb:BatchGetItem": [TABLE_ARN],
         # IAM's service authorization reference gives ListStreams no resource type, so
         # "*" is the only resource that grants it (cfn-lint ships the same data).
         "dynamodb:ListStreams": ["*"],

@@ -17,7 +17,7 @@ from chalicelib import clock, services, table
 from chalicelib.config import get_settings
 from chalicelib.domain import CheckResult
 from chalicelib.store import result_item
-from chalicelib.timeouts import TimeoutSweep, pending_entry
+from chalicelib.timeouts import TimeoutSweep
 from local.pipeline import AwsClients, Pipeline, resolve_stream_arn
 from local.streams import StreamReader
 from tests.helpers import REGION, TABLE, TEST_ENV, post_result
@@ -164,33 +164,35 @@ def test_a_parked_order_is_unparked_once_it_is_published(
     assert "deadLettered" not in _view(client, "fixed")
 
 
-def _due_orders(count: int) -> list[str]:
-    store, settings = services.store(), get_settings()
+def _due_orders(count: int, per_batch: int = 3) -> list[str]:
+    """``count`` orders with one check each, aggregated as the app does, ``per_batch``
+    orders a batch: one deadline bucket per batch, spread over the shards."""
+    store = services.store()
     ids = [f"late-{n}" for n in range(count)]
     for order_id in ids:
         store.record_result(order_id, CheckResult("Account Check", "passed", NOW), True)
-        deadline, shard = pending_entry(order_id, NOW, settings)
-        store.open_order(order_id, deadline, shard, NOW)
+    for start in range(0, count, per_batch):
+        assert services.aggregator().aggregate(ids[start : start + per_batch]) == set()
     return ids
 
 
 def _sweep(ticks: list[float], page_size: int) -> TimeoutSweep:
-    """The app's sweep with small index pages and a clock for its budget that moves only
-    when the test says (no real time is measured)."""
+    """The app's sweep with small bucket pages and a clock for its budget that moves
+    only when the test says (no real time is measured)."""
     return TimeoutSweep(
         services.store(),
         services.publisher(),
         get_settings(),
         services.outcomes(),
         monotonic=lambda: ticks[0],
-        page_size=page_size,
+        bucket_page=page_size,
     )
 
 
 def test_one_sweep_times_out_every_due_order_across_pages_and_shards(
     client: Client, aws: AwsClients, now: list[datetime]
 ) -> None:
-    due = 90  # with pages of 7: several pages in each of the 4 shards
+    due = 90  # 30 buckets, pages of 2 buckets: several pages in each of the 4 shards
     _due_orders(due)
     now[0] = NOW + timedelta(seconds=get_settings().order_timeout_seconds)
     published: list[str] = []
@@ -201,8 +203,9 @@ def test_one_sweep_times_out_every_due_order_across_pages_and_shards(
         return publish(entries)
 
     services.publisher().publish = counting  # type: ignore[method-assign]
-    counts = _sweep([0.0], page_size=7).run()
+    counts = _sweep([0.0], page_size=2).run()
     assert (counts["due"], counts["timedOut"], counts["incomplete"]) == (due, due, 0)
+    assert counts["buckets"] == due // 3
     assert sorted(published) == sorted(f"late-{n}" for n in range(due))
 
 
@@ -212,19 +215,23 @@ def test_a_sweep_stops_at_its_budget_and_the_next_run_goes_on(
     _due_orders(30)
     now[0] = NOW + timedelta(seconds=get_settings().order_timeout_seconds)
     ticks = [0.0]
-    sweep = _sweep(ticks, page_size=5)
-    reads = services.store().due_orders
+    sweep = _sweep(ticks, page_size=1)
+    reads = services.store().due_buckets
 
     def slow_pages(*args: Any, **kwargs: Any) -> Any:
-        ticks[0] += 15.0  # each index page "takes" 15 s of the 40 s budget
+        ticks[0] += 15.0  # each bucket page "takes" 15 s of the 40 s budget
         return reads(*args, **kwargs)
 
-    services.store().due_orders = slow_pages  # type: ignore[method-assign]
+    services.store().due_buckets = slow_pages  # type: ignore[method-assign]
     first = sweep.run()
-    assert first["incomplete"] == 1  # three index pages fit in the budget, not all
+    assert first["incomplete"] == 1  # three bucket pages fit in the budget, not all
     assert 0 < first["timedOut"] < 30
-    # No problem handler runs here, so every order is still due: the next run handles
-    # them all (the first run's again, which the problem handler would absorb).
-    services.store().due_orders = reads  # type: ignore[method-assign]
+    # The next run goes on with the buckets left; the first run's orders are listed
+    # again for the run after (no problem handler runs here, so they are still due then).
+    services.store().due_buckets = reads  # type: ignore[method-assign]
     second = _sweep([0.0], page_size=50).run()
-    assert (second["timedOut"], second["incomplete"]) == (30, 0)
+    assert second["incomplete"] == 0
+    assert first["timedOut"] + second["timedOut"] == 30
+    now[0] += timedelta(seconds=60)
+    third = _sweep([0.0], page_size=50).run()
+    assert (third["timedOut"], third["incomplete"]) == (30, 0)

@@ -5,9 +5,11 @@ returns at most ``Limit`` items (or 1 MB) per page and says where to go on with
 ``LastEvaluatedKey`` (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.Pagination.html);
 the sweep's PutEvents calls obey the 10-entry / 256 KB limits (eb-putevent-size).
 
-The 1,000 orders are opened as the app opens them (``chalicelib.timeouts.pending_entry``
-gives the deadline and index shard; the ``#order`` item carries them), written with
-``BatchWriteItem`` to keep the test fast. What the sweep publishes is counted for all
+The 1,000 orders are listed as the aggregator lists them: one deadline bucket per stream
+batch of 100 orders (``EventStore.put_bucket``, on a shard chosen by the batch id), each
+order at its deadline (its check's arrival plus ``ORDER_TIMEOUT_SECONDS``); the checks
+are written with ``BatchWriteItem`` to keep the test fast. The sweep reads the buckets
+with a Query per page (``Limit`` buckets), so the run pages through every shard. What the sweep publishes is counted for all
 1,000; a seeded sample of 50 is then delivered to the problem handler and read with GET,
 to show the chain ends in ``timed-out`` (every delivery would cost a minute on moto).
 
@@ -21,15 +23,16 @@ one run pages through every shard instead of stopping at a fixed number of order
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from chalicelib import table
+from chalicelib import services
 from chalicelib.config import get_settings
-from chalicelib.timeouts import pending_entry
-from tests.guarantees.conftest import CHECKS, Stack, fixed_width
+from chalicelib.store import pending_shard
+from tests.guarantees.conftest import CHECKS, Stack
 from tests.guarantees.observe import summary_line, tally
 from tests.helpers import TABLE
 
@@ -66,24 +69,16 @@ def test_one_sweep_run_times_out_a_thousand_due_orders(stack: Stack) -> None:
 
 
 def _open_orders(stack: Stack, orders: list[str]) -> None:
-    """One check stored, the order record open with its deadline (as the app opens it)."""
-    now = stack.clock.now - timedelta(seconds=1)
-    requests: list[dict[str, Any]] = []
-    for order in orders:
-        deadline, shard = pending_entry(order, now, get_settings())
-        requests.append({"PutRequest": {"Item": stack.result_item(order, CHECKS[0], "passed")}})
-        requests.append(
-            {
-                "PutRequest": {
-                    "Item": {
-                        table.PARTITION_KEY: {"S": order},
-                        table.SORT_KEY: {"S": table.ORDER_RECORD},
-                        table.DEADLINE: {"S": fixed_width(deadline)},
-                        table.PENDING_SHARD: {"S": shard},
-                        table.FIRST_SEEN_AT: {"S": fixed_width(now)},
-                    }
-                }
-            }
-        )
+    """One check stored; each batch of 100 listed in its deadline bucket (as the
+    aggregator lists them)."""
+    settings = get_settings()
+    deadline = stack.clock.now + timedelta(seconds=settings.order_timeout_seconds)
+    requests: list[dict[str, Any]] = [
+        {"PutRequest": {"Item": stack.result_item(order, CHECKS[0], "passed")}} for order in orders
+    ]
     for start in range(0, len(requests), 25):
         stack.aws.dynamodb.batch_write_item(RequestItems={TABLE: requests[start : start + 25]})
+    for start in range(0, len(orders), 100):
+        batch = uuid.uuid4().hex
+        listed = dict.fromkeys(orders[start : start + 100], deadline)
+        services.store().put_bucket(pending_shard(batch, settings.pending_shards), listed, batch)

@@ -89,6 +89,29 @@ def wait_for_view(
     raise AssertionError(f"order {order_id} never got ready: {view}")
 
 
+def wait_until_listed(endpoint: str, order_id: str, timeout: float = 30.0) -> None:
+    """Poll the deadline buckets' partitions (a Query each) until one lists ``order_id``:
+    the aggregator has read the order and listed it for the timeout sweep."""
+    from chalicelib import table
+    from chalicelib.config import get_settings
+
+    client = aws_client("dynamodb", endpoint)
+    shards = [table.bucket_partition(f"pending-{n}") for n in range(get_settings().pending_shards)]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pk in shards:
+            items = client.query(
+                TableName=TABLE,
+                KeyConditionExpression="OrderID = :pk",
+                ExpressionAttributeValues={":pk": {"S": pk}},
+                ConsistentRead=True,
+            )["Items"]
+            if any(order_id in item[table.BUCKET_ORDERS]["M"] for item in items):
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"order {order_id} was never listed in a deadline bucket")
+
+
 def partition(endpoint: str, order_id: str) -> list[dict[str, Any]]:
     """Every stored item of one order (a Query), to compare before and after."""
     items: list[dict[str, Any]] = aws_client("dynamodb", endpoint).query(

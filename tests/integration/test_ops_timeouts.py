@@ -34,7 +34,7 @@ def test_a_timed_out_order_shows_what_never_arrived(runtime: Runtime) -> None:
     assert story["outcome"]["problem"]["missing"] == ["In Stock"]
     assert story["outcome"]["problem"]["reason"] == "timed-out"
     assert story["missing"] == ["In Stock"] and story["waitingFor"] == []
-    assert [e["event"] for e in story["timeline"]] == ["check-result", "opened", "outcome"]
+    assert [e["event"] for e in story["timeline"]] == ["check-result", "outcome"]
     text = run_ops("--endpoint", endpoint, "inspect", "ops-slow").stdout
     assert "timed-out: missing: In Stock" in text
 

@@ -296,6 +296,11 @@ def on_index(params: Params) -> bool:
     return params.get("IndexName") == table.PENDING_INDEX
 
 
+def on_buckets(params: Params) -> bool:
+    """Queries of the deadline buckets' partitions (the timeout sweep)."""
+    return bool((order_of(params) or "").startswith(table.DEADLINE_BUCKETS))
+
+
 def entry_for_order(*order_ids: str) -> Predicate:
     """``PutEvents`` entries about one of ``order_ids``."""
     return lambda entry: json.loads(entry["Detail"]).get("OrderID") in order_ids

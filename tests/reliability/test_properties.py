@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -323,8 +323,8 @@ class FlakyStore(EventStore):
         result = CheckResult("In Stock", PASSED, NOW)
         return Order(order_id, {"In Stock": result}, deadline=NOW)
 
-    def open_order(self, order_id: str, deadline: datetime, shard: str, now: datetime) -> None:
-        return None
+    def put_bucket(self, shard: str, deadlines: Mapping[str, datetime], bucket_id: str) -> str:
+        return bucket_id
 
 
 class FlakyPublisher(Publisher):

@@ -243,7 +243,9 @@ class FakeStore(EventStore):
         self.orders = dict(orders)
         self.broken = broken or set()
         self.loads: list[str] = []
-        self.opened: list[tuple[str, datetime, str, datetime]] = []
+        self.buckets: list[tuple[str, dict[str, datetime]]] = []
+        self.bucket_fails = False
+        self.events: list[str] = []
 
     def load_order(self, order_id: str) -> Order | None:
         self.loads.append(order_id)
@@ -251,8 +253,12 @@ class FakeStore(EventStore):
             raise RuntimeError(f"injected failure reading {order_id}")
         return self.orders.get(order_id)
 
-    def open_order(self, order_id: str, deadline: datetime, shard: str, now: datetime) -> None:
-        self.opened.append((order_id, deadline, shard, now))
+    def put_bucket(self, shard: str, deadlines: Mapping[str, datetime], bucket_id: str) -> str:
+        self.events.append("bucket")
+        if self.bucket_fails:
+            raise RuntimeError("injected failure writing a deadline bucket")
+        self.buckets.append((shard, dict(deadlines)))
+        return bucket_id
 
 
 class FakePublisher(Publisher):
@@ -362,7 +368,7 @@ def test_final_orders_are_not_published() -> None:
     publisher = FakePublisher()
     assert _handle(_batch("a", "b"), store, publisher) == []
     assert publisher.published == ["b"]
-    assert [o for o, *_ in store.opened] == []
+    assert [list(listed) for _, listed in store.buckets] == [["b"]]
 
 
 def test_orders_with_nothing_stored_are_neither_published_nor_failed() -> None:
@@ -371,12 +377,29 @@ def test_orders_with_nothing_stored_are_neither_published_nor_failed() -> None:
     assert publisher.calls == []
 
 
-def test_a_new_order_gets_its_deadline_and_shard_once() -> None:
-    store = FakeStore({"new": _pending("new", deadline=None), "old": _pending("old")})
-    _handle(_batch("new", "old"), store, FakePublisher())
-    assert store.opened == [
-        ("new", NOW + timedelta(seconds=600), pending_shard("new", 4), NOW),
-    ]
+def test_every_published_order_is_listed_with_its_deadline_in_one_bucket_first() -> None:
+    later = NOW + timedelta(seconds=600)
+    store = FakeStore({"new": _pending("new", deadline=later), "old": _pending("old")})
+    publisher = FakePublisher()
+
+    def publish_call(entries: Sequence[dict[str, Any]]) -> tuple[list[int], dict[int, str]]:
+        store.events.append("publish")
+        return FakePublisher._publish_call(publisher, entries)
+
+    publisher._publish_call = publish_call  # type: ignore[method-assign]
+    _handle(_batch("new", "old"), store, publisher)
+    assert store.events == ["bucket", "publish"]
+    [(shard, listed)] = store.buckets
+    assert listed == {"new": later, "old": NOW}
+    assert shard in {pending_shard(f"order-{n}", 4) for n in range(200)}
+
+
+def test_a_failed_bucket_write_publishes_nothing_and_reports_every_order() -> None:
+    store = FakeStore({o: _pending(o) for o in "ab"})
+    store.bucket_fails = True
+    publisher = FakePublisher()
+    assert _handle(_batch("a", "b"), store, publisher) == ["100", "101"]
+    assert publisher.calls == []
 
 
 def test_a_batch_of_only_foreign_records_touches_nothing() -> None:

@@ -127,10 +127,11 @@ def test_a_pending_order_waits_for_its_missing_check_then_for_the_sweep() -> Non
     assert after["timeline"][-1]["event"] == "deadline"
 
 
-def test_an_order_never_aggregated_waits_for_the_aggregator() -> None:
+def test_an_approved_order_without_an_order_record_waits_for_invoice_processing() -> None:
+    # Undecided and just-decided orders have no order record (deadline buckets list them).
     view = story([result("Account Check", "passed", 0), result("In Stock", "passed", 1)])
     assert view["status"] == "approved"
-    assert [w["step"] for w in view["waitingFor"]] == ["aggregator", "invoice"]
+    assert [w["step"] for w in view["waitingFor"]] == ["invoice"]
 
 
 def test_a_rejected_order_shows_its_problem() -> None:
