@@ -36,7 +36,14 @@ THROTTLED = json.dumps({"__type": "ThrottlingException", "message": "injected fa
 class FaultProxy:
     """Forwards to ``upstream``; fails ``rate`` of the requests."""
 
-    def __init__(self, upstream: str, rate: float, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        rate: float,
+        seed: int | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.upstream = urlsplit(upstream)
         self.rate = rate
         self.injected = 0
@@ -48,9 +55,9 @@ class FaultProxy:
         # Told of each PutEvents entry refused here: (entry, error code, message).
         self.on_refused: Callable[[dict[str, Any], str, str], None] | None = None
         self._local = threading.local()  # each serving thread's connection to upstream
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.url = f"http://{host}:{self._server.server_address[1]}"
 
     def start(self) -> None:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()

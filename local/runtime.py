@@ -4,9 +4,10 @@
 stream, EventBridge and schedule handlers, so the full pipeline runs without an AWS
 account or Docker:
 
-* moto's server in a child process on 127.0.0.1:8002 (:mod:`local.motoserver`;
-  ``--aws-port``; or ``--endpoint URL``) with dummy credentials: the ``local`` stage
-  points ``chalice local`` at the same port;
+* moto's server in a child process (:mod:`local.motoserver`), reached by users' tools at
+  127.0.0.1:8002 (``--aws-port``; or ``--endpoint URL``) through a front door that applies
+  PutEvents' limits and answers TestEventPattern, with dummy credentials: the ``local``
+  stage points ``chalice local`` at the same port;
 * the resources the app declares or names, created by :mod:`local.resources`;
 * the HTTP routes, served by Chalice's own local server with the stage's environment;
 * a pump thread that runs :class:`local.pipeline.Pipeline` and the schedules;
@@ -136,6 +137,7 @@ class LocalRuntime:
         self.url = ""
         self._moto: Any = None
         self.faults: FaultProxy | None = None
+        self._front_door: FaultProxy | None = None
         self._http: Any = None
         self.ui: Any = None
         self.plugin: object | None = None
@@ -154,7 +156,11 @@ class LocalRuntime:
             raise
 
     def _start(self) -> None:
+        # `endpoint` is where the runtime and the app talk to AWS; `public` is what users'
+        # tools get (chalice local, ops, the AWS CLI): the same moto behind a front door
+        # that applies PutEvents' limits and answers TestEventPattern, as AWS does.
         endpoint = self.options.endpoint or self._start_moto()
+        public = endpoint if self.options.endpoint else self._start_front_door(endpoint)
         os.environ.update(DUMMY_CREDENTIALS)
         os.environ.pop("AWS_PROFILE", None)
         os.environ["AWS_ENDPOINT_URL"] = endpoint
@@ -251,6 +257,8 @@ class LocalRuntime:
         for rule in self.pipeline.router.rules:
             self.say(f"rule {rule.name}: {rule.pattern}")
         self.faults.on_refused = self.pipeline.activity.refused
+        if self._front_door is not None:
+            self._front_door.on_refused = self.pipeline.activity.refused
         self.lambda_api.serve(self.pipeline.functions, self.pipeline.invocations.submit)
         names = ", ".join(self.pipeline.functions.deployed_name(n) for n in settings.functions)
         self.say(f"Lambda Invoke API at {self.lambda_api.url}: {names}")
@@ -268,11 +276,12 @@ class LocalRuntime:
         self.url = f"http://{host}:{port}"
         self._spawn("http", server.server.serve_forever)
         self._spawn("pump", self._pump)
-        self.say(f"serving {self.url} (stage {self.options.stage}, AWS at {endpoint})")
-        self.say(f"EventBridge API with PutEvents limits and TestEventPattern at {self.faults.url}")
+        self.say(f"serving {self.url} (stage {self.options.stage}, AWS at {public})")
+        events_url = self.faults.url if self.options.endpoint else public
+        self.say(f"EventBridge API with PutEvents limits and TestEventPattern at {events_url}")
         if self.options.ui_port:
             self._start_ui(clients, settings)
-        if stage_aws == endpoint:
+        if stage_aws == public:
             self.say(f"`chalice local --stage {self.options.stage}` uses this AWS too")
         elif stage_aws:
             self.say(
@@ -328,10 +337,25 @@ class LocalRuntime:
         """The embedded AWS's process id (0 with ``--endpoint``): benchmarks read its CPU."""
         return int(self._moto.pid) if self._moto is not None else 0
 
+    def _start_front_door(self, moto_url: str) -> str:
+        """The public AWS endpoint on ``aws_port``: a proxy to moto with EventBridge's
+        PutEvents limits and TestEventPattern, so every client gets AWS's answers."""
+        try:
+            self._front_door = FaultProxy(moto_url, 0.0, port=self.options.aws_port)
+        except OSError as err:
+            raise PortInUse(
+                f"the embedded AWS cannot listen on 127.0.0.1:{self.options.aws_port} "
+                f"({err.strerror}); is another `make run` up? Stop it, or pick another port "
+                "with --aws-port (0 = any free port)"
+            ) from None
+        self._front_door.start()
+        return self._front_door.url
+
     def _start_moto(self) -> str:
-        """moto's server in a child process (:mod:`local.motoserver`) on ``aws_port``."""
+        """moto's server in a child process (:mod:`local.motoserver`) on a free port;
+        clients outside the runtime reach it through :meth:`_start_front_door`."""
         self._moto = subprocess.Popen(
-            [sys.executable, "-m", "local.motoserver", "--port", str(self.options.aws_port)],
+            [sys.executable, "-m", "local.motoserver", "--port", "0"],
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -411,6 +435,9 @@ class LocalRuntime:
                 )
             self.faults.stop()
             self.faults = None
+        if self._front_door is not None:
+            self._front_door.stop()
+            self._front_door = None
         if self._moto is not None:
             assert self._moto.stdin is not None
             self._moto.stdin.close()  # the server stops when its input closes
