@@ -143,29 +143,50 @@ class TimeoutSweep:
         pool: ThreadPoolExecutor,
     ) -> bool:
         """Every due bucket of ``shard``, page by page; False when the budget ran out."""
-        start: dict[str, Any] | None = None
-        while True:
-            if self._monotonic() >= ends:
-                counts["incomplete"] = 1
-                return False
-            buckets, start = self._store.due_buckets(shard, now, start, self._bucket_page)
+
+        def settle(buckets: list[DeadlineBucket]) -> None:
             if buckets:
                 self._settle(shard, buckets, now, counts, seen, pool)
-            if start is None:
-                return True
+
+        return self._pages(
+            lambda start: self._store.due_buckets(shard, now, start, self._bucket_page),
+            settle,
+            ends,
+            counts,
+        )
 
     def _sweep_index(
         self, shard: str, now: datetime, ends: float, counts: dict[str, int], pool: Any
     ) -> bool:
         """Orders opened before the deadline buckets: due index entries of ``shard``."""
+
+        def handle(order_ids: list[str]) -> None:
+            counts["due"] += len(order_ids)
+            self._handle(list(pool.map(self._load, order_ids)), now, counts)
+
+        return self._pages(
+            lambda start: self._store.due_orders(shard, now, start, self._page_size),
+            handle,
+            ends,
+            counts,
+        )
+
+    def _pages(
+        self,
+        fetch: Callable[[dict[str, Any] | None], tuple[list[Any], dict[str, Any] | None]],
+        handle: Callable[[list[Any]], None],
+        ends: float,
+        counts: dict[str, int],
+    ) -> bool:
+        """Fetch and handle page after page until the last one (True) or until the budget
+        runs out first (False, and ``incomplete`` is counted)."""
         start: dict[str, Any] | None = None
         while True:
             if self._monotonic() >= ends:
                 counts["incomplete"] = 1
                 return False
-            order_ids, start = self._store.due_orders(shard, now, start, self._page_size)
-            counts["due"] += len(order_ids)
-            self._handle(list(pool.map(self._load, order_ids)), now, counts)
+            page, start = fetch(start)
+            handle(page)
             if start is None:
                 return True
 

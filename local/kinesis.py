@@ -116,19 +116,8 @@ class KinesisReader(StreamReader):
                     StreamName=self.stream_name, ShardId=shard_id, ShardIteratorType=self._position
                 )["ShardIterator"]
 
-    def read(self, limit: int) -> list[dict[str, Any]]:
-        self._refresh_shards()
-        records: list[dict[str, Any]] = []
-        for shard_id, iterator in self._iterators.items():
-            if iterator is None or len(records) >= limit:
-                continue
-            page = self._client.get_records(ShardIterator=iterator, Limit=limit - len(records))
-            self._iterators[shard_id] = page.get("NextShardIterator")
-            records.extend(
-                kinesis_record(r, shard_id, self.stream_arn, self._region, self._role_arn)
-                for r in page.get("Records", [])
-            )
-        return records
+    def _record(self, raw: Mapping[str, Any], shard_id: str) -> dict[str, Any]:
+        return kinesis_record(raw, shard_id, self.stream_arn, self._region, self._role_arn)
 
     def sequence_number(self, record: Mapping[str, Any]) -> str:
         number: str = record["kinesis"]["sequenceNumber"]

@@ -171,11 +171,12 @@ class StreamReader:
                 continue
             page = self._client.get_records(ShardIterator=iterator, Limit=limit - len(records))
             self._iterators[shard_id] = page.get("NextShardIterator")
-            records.extend(
-                lambda_record(r, self.stream_arn, self._region, shard_id)
-                for r in page.get("Records", [])
-            )
+            records.extend(self._record(r, shard_id) for r in page.get("Records", []))
         return records
+
+    def _record(self, raw: Mapping[str, Any], shard_id: str) -> dict[str, Any]:
+        """One GetRecords record as Lambda delivers it (Kinesis overrides this)."""
+        return lambda_record(raw, self.stream_arn, self._region, shard_id)
 
 
 @dataclass
