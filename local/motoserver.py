@@ -30,6 +30,19 @@ And three that change only how fast moto answers, not what (measured in
 * **SQS reads a queue's retention period directly.** For every message it receives,
   moto computed all of the queue's attributes (which counts the queue's messages) only to
   read ``MessageRetentionPeriod``: quadratic in the queue's depth.
+* **SQS sends without counting the queue.** For every message it sends (and so for every
+  event EventBridge delivers to a queue), moto computed all of the queue's attributes,
+  counting its messages three times with a clock read per message, only to read
+  ``ContentBasedDeduplication``. While a message is sent, a queue's attributes are just
+  that one (FIFO queues) or none (standard queues, which have no such attribute).
+* **DynamoDB items are serialized directly.** moto writes every response through a
+  generic serializer that walks the botocore model: for each attribute value of each
+  item it tries all ten members of ``AttributeValue`` through an alias-resolving picker
+  (a quarter of moto's CPU under load). Maps of ``AttributeValue`` (items, keys, stream
+  images) are written straight from moto's ``{type: value}`` dicts, with the same wire
+  encoding (binary as base64, ``BOOL`` as moto's serializer reads it).
+* **A handler's method names are listed once per class.** moto listed them with
+  ``inspect.getmembers`` on every request to check the action exists.
 """
 
 from __future__ import annotations
@@ -38,6 +51,7 @@ import argparse
 import functools
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 VERIFIED_MOTO = "5.2.1"
@@ -92,6 +106,9 @@ def patch_moto() -> None:
     _patch_service_list()
     _patch_input_paths()
     _patch_sqs_retention()
+    _patch_sqs_send()
+    _patch_attribute_maps()
+    _patch_method_names()
 
 
 def _patch_service_list() -> None:
@@ -122,6 +139,93 @@ def _patch_sqs_retention() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
         is_message_valid_based_on_retention_period
     )
+
+
+def _patch_sqs_send() -> None:
+    from moto.sqs.models import Queue, SQSBackend
+
+    every_attribute = Queue.attributes.fget  # type: ignore[attr-defined]
+    original_send = SQSBackend.send_message
+
+    def attributes(self: Queue) -> dict[str, Any]:
+        if not getattr(_scope, "sending", False):
+            return every_attribute(self)  # type: ignore[no-any-return]
+        if not self.fifo_queue:
+            return {}
+        value: Any = self.content_based_deduplication  # type: ignore[attr-defined]
+        return {
+            "ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value
+        }
+
+    def send_message(self: SQSBackend, *args: Any, **kwargs: Any) -> Any:
+        _scope.sending = True
+        try:
+            return original_send(self, *args, **kwargs)
+        finally:
+            _scope.sending = False
+
+    Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+
+
+_ATTRIBUTE_SERVICES = frozenset({"dynamodb", "dynamodbstreams"})
+
+
+class _NotPlain(Exception):
+    """An attribute value the direct path leaves to moto's own serializer."""
+
+
+def _attribute_value(value: Any, base64: Callable[[Any], str]) -> dict[str, Any]:
+    """One DynamoDB ``AttributeValue`` in its wire form, from moto's ``{type: value}``."""
+    if not isinstance(value, dict) or len(value) != 1:
+        raise _NotPlain
+    ((kind, inner),) = value.items()
+    if kind in ("S", "N"):
+        if not isinstance(inner, str):
+            raise _NotPlain
+        return {kind: inner}
+    if kind in ("SS", "NS"):
+        return {kind: [str(v) for v in inner]}
+    if kind in ("BOOL", "NULL"):
+        return {kind: inner in (True, "True", "true")}
+    if kind == "B":
+        return {kind: base64(inner)}
+    if kind == "BS":
+        return {kind: [base64(v) for v in inner]}
+    if kind == "M":
+        return {kind: {k: _attribute_value(v, base64) for k, v in inner.items()}}
+    if kind == "L":
+        return {kind: [_attribute_value(v, base64) for v in inner]}
+    raise _NotPlain
+
+
+def _patch_attribute_maps() -> None:
+    from moto.core.serialize import BaseJSONSerializer
+
+    original_map = BaseJSONSerializer._serialize_type_map
+
+    def serialize_map(
+        self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str
+    ) -> None:
+        service = self.operation_model.service_model.service_name
+        if service in _ATTRIBUTE_SERVICES and shape.value.name == "AttributeValue":
+            try:
+                plain = {k: _attribute_value(v, self._base64) for k, v in value.items()}
+            except (_NotPlain, AttributeError, TypeError, ValueError):
+                pass
+            else:
+                self._default_serialize(serialized, plain, shape, key)
+                return
+        original_map(self, serialized, value, shape, key)
+
+    BaseJSONSerializer._serialize_type_map = serialize_map  # type: ignore[method-assign]
+
+
+def _patch_method_names() -> None:
+    from moto.core import responses, utils
+
+    # responses.py imported the function by name: the cached one replaces it there.
+    responses.method_names_from_class = functools.cache(utils.method_names_from_class)  # type: ignore[attr-defined]
 
 
 def main(argv: list[str]) -> int:

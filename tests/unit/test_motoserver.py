@@ -165,3 +165,98 @@ def test_the_service_list_is_moto_own() -> None:
     )
     assert list(backends.list_of_moto_modules()) == expected
     assert {"dynamodb", "dynamodbstreams", "events", "sqs"} <= set(expected)
+
+
+def test_a_fifo_queue_with_content_based_deduplication_still_drops_a_resent_body() -> None:
+    # ContentBasedDeduplication: "Amazon SQS uses a SHA-256 hash to generate the
+    # MessageDeduplicationId using the body of the message" (SQS CreateQueue), and a
+    # message with a deduplication ID already sent within five minutes is not delivered.
+    motoserver.patch_moto()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(
+            QueueName="q.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+        )["QueueUrl"]
+        for body in ('{"n": 1}', '{"n": 1}', '{"n": 2}'):
+            sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="g")
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert attributes["ApproximateNumberOfMessages"] == "2"
+        assert attributes["ContentBasedDeduplication"] == "true"
+
+
+def test_a_standard_queue_counts_every_message_sent_to_it(
+    bus_to_queue: tuple[Any, Any, str],
+) -> None:
+    sqs, events, url = bus_to_queue
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    events.put_events(Entries=[{"Source": "s", "DetailType": "t", "Detail": "{}"}])
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "2"
+    assert "ContentBasedDeduplication" not in attributes
+
+
+EVERY_TYPE = {
+    "pk": {"S": "p"},
+    "sk": {"S": "every"},
+    "n": {"N": "12.50"},
+    "b": {"B": b"\x00\xffbytes"},
+    "yes": {"BOOL": True},
+    "no": {"BOOL": False},
+    "nothing": {"NULL": True},
+    "ss": {"SS": ["a", "b"]},
+    "ns": {"NS": ["1", "2.5"]},
+    "bs": {"BS": [b"\x01", b"\x02"]},
+    "m": {"M": {"inner": {"L": [{"S": "x"}, {"N": "1"}, {"M": {}}, {"B": b"\x03"}]}}},
+    "l": {"L": []},
+}
+
+
+def test_items_of_every_attribute_type_come_back_as_they_were_written(table: Any) -> None:
+    # AttributeValue (DynamoDB API reference): S, N, B, SS, NS, BS, M, L, NULL, BOOL;
+    # items written directly to the wire must decode to what was put.
+    old = table.put_item(TableName="t", Item=EVERY_TYPE, ReturnValues="ALL_OLD")
+    assert "Attributes" not in old
+    key = {"pk": EVERY_TYPE["pk"], "sk": EVERY_TYPE["sk"]}
+    assert table.get_item(TableName="t", Key=key, ConsistentRead=True)["Item"] == EVERY_TYPE
+    found = table.query(
+        TableName="t",
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "p"}},
+    )["Items"]
+    assert found == [EVERY_TYPE]
+    updated = table.update_item(
+        TableName="t",
+        Key=key,
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "7"}},
+        ReturnValues="ALL_NEW",
+    )["Attributes"]
+    assert updated == {**EVERY_TYPE, "n": {"N": "7"}}
+
+
+def test_stream_images_of_every_attribute_type_are_what_was_written() -> None:
+    motoserver.patch_moto()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        arn = client.create_table(
+            TableName="s",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]["LatestStreamArn"]
+        client.put_item(TableName="s", Item=EVERY_TYPE)
+        streams = boto3.client("dynamodbstreams", region_name="us-east-1")
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        (record,) = streams.get_records(ShardIterator=iterator)["Records"]
+        assert record["dynamodb"]["NewImage"] == EVERY_TYPE
+        assert record["dynamodb"]["Keys"] == {"pk": EVERY_TYPE["pk"], "sk": EVERY_TYPE["sk"]}
