@@ -19,6 +19,11 @@ each process is bound to one core by its interpreter lock, and all of them share
 machine's cores. Unlike wall time, these figures hold on a machine that others share.
 
     python -m bench.local_pipeline [--orders 1000] [--paced-orders 200] [--rate 4]
+        [--endpoint URL --endpoint-pid PID]
+
+``--endpoint`` runs the same measurement against another AWS-compatible emulator already
+listening at URL (the runtime's own ``--endpoint``); give its process id to count its CPU
+in the "moto" column. ``bench/results.md`` compares moto with ministack this way.
 """
 
 from __future__ import annotations
@@ -68,27 +73,34 @@ def allowed_throughput(moto_ms: float, runtime_ms: float, load_ms: float) -> flo
     return min(1000 / moto_ms, 1000 / (runtime_ms + load_ms), cores * 1000 / total)
 
 
-def warm_up(url: str, outcomes: Outcomes) -> None:
+def warm_up(url: str, outcomes: Outcomes, run: str) -> None:
     """A few orders through every hop before measuring, so the figures are steady state:
     the first invocations create the app's AWS clients (``bench.coldstart`` measures
     cold starts on their own)."""
-    plans = make_plans(WARM_UP_ORDERS, {"pass": 1.0}, seed=2, prefix="warm")
+    plans = make_plans(WARM_UP_ORDERS, {"pass": 1.0}, seed=2, prefix=f"warm{run}")
     post_all(url, arrival_order(plans, duplicate_rate=0.0, seed=2, block=1))
     if not wait_for(outcomes, WARM_UP_ORDERS, timeout=300):
         raise RuntimeError("the warm-up orders were not invoiced")
 
 
-def measure(orders: int, orders_per_second: float | None = None) -> dict[str, float]:
-    plans = make_plans(orders, {"pass": 1.0}, seed=1, prefix="tp")
+def measure(
+    orders: int,
+    orders_per_second: float | None = None,
+    endpoint: str | None = None,
+    endpoint_pid: int = 0,
+) -> dict[str, float]:
+    # An --endpoint emulator keeps its tables from one run to the next: new order ids.
+    run = f"-{os.getpid()}" if endpoint else ""
+    plans = make_plans(orders, {"pass": 1.0}, seed=1, prefix=f"tp{run}")
     posts = arrival_order(plans, duplicate_rate=0.0, seed=1, block=1)
     rate = 2 * orders_per_second if orders_per_second else None
     sending: list[float] = []
     with (
-        running(RuntimeOptions(port=0, isolation="thread")) as runtime,
+        running(RuntimeOptions(port=0, isolation="thread", endpoint=endpoint)) as runtime,
         watching_outcomes() as outcomes,
     ):
-        warm_up(runtime.url, outcomes)
-        moto_pid = runtime.aws_pid
+        warm_up(runtime.url, outcomes, run)
+        moto_pid = endpoint_pid or runtime.aws_pid
         moto_before, own_before = process_cpu_seconds(moto_pid), time.process_time()
         start = time.monotonic()
         last_post = post_all(runtime.url, posts, per_second=rate, cpu=sending)
@@ -141,11 +153,14 @@ def report(runs: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def measure_in_child(orders: int, orders_per_second: float | None) -> dict[str, float]:
+def measure_in_child(
+    orders: int, orders_per_second: float | None, endpoint: list[str]
+) -> dict[str, float]:
     """One measurement in a fresh interpreter: the runtime serves one app per process."""
     command = [sys.executable, "-m", "bench.local_pipeline", "--child", "--orders", str(orders)]
     if orders_per_second:
         command += ["--rate", str(orders_per_second)]
+    command += endpoint
     done = subprocess.run(command, check=True, capture_output=True, text=True, timeout=1800)
     figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return figures
@@ -158,14 +173,18 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--paced-orders", type=int, default=200)
     parser.add_argument("--rate", type=float, default=None, help="paced orders per second")
+    parser.add_argument("--endpoint", default=None, help="another emulator's URL")
+    parser.add_argument("--endpoint-pid", type=int, default=0, help="its process id")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.orders, args.rate)))
+        print(json.dumps(measure(args.orders, args.rate, args.endpoint, args.endpoint_pid)))
         return
+    endpoint = ["--endpoint", args.endpoint, "--endpoint-pid", str(args.endpoint_pid)]
+    endpoint = endpoint if args.endpoint else []
     runs = [
-        measure_in_child(args.orders, None),
-        measure_in_child(args.paced_orders, args.rate or 4.0),
+        measure_in_child(args.orders, None, endpoint),
+        measure_in_child(args.paced_orders, args.rate or 4.0, endpoint),
     ]
     print("## Local pipeline: throughput and latency\n")
     print(report(runs))

@@ -14,6 +14,13 @@ another version, so an upgrade cannot drop them silently:
   item of the table to find one partition key's items (Queries per second fall with
   table size). DynamoDB reads only that partition. During a base-table Query,
   ``Table.all_items`` returns only the queried partition's items; results are the same.
+* **Stream records as DynamoDB writes them.** "Whenever an application creates, updates,
+  or deletes items in the table, DynamoDB Streams writes a stream record" (DynamoDB
+  developer guide, Change data capture for DynamoDB Streams): one record per change, and
+  none for a write that changes nothing. moto writes two INSERT records for an UpdateItem
+  that creates its item (the bare key item it creates first, then the update) and a
+  MODIFY for a put or update that leaves the item as it was. The first of those two
+  INSERTs and the records of unchanged items are not written.
 * **Atomic DynamoDB calls.** moto's threaded server runs requests side by side and can
   lose concurrent updates of one item; DynamoDB applies each write atomically. Every
   DynamoDB and DynamoDB Streams request is served under one lock.
@@ -103,12 +110,47 @@ def patch_moto() -> None:
                 return _original(self)
 
         handler.call_action = call_action  # type: ignore[method-assign]
+    _patch_stream_records()
     _patch_service_list()
     _patch_input_paths()
     _patch_sqs_retention()
     _patch_sqs_send()
     _patch_attribute_maps()
     _patch_method_names()
+
+
+def _patch_stream_records() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import StreamShard, Table
+
+    original_add = StreamShard.add
+    original_put = Table.put_item
+    original_update = DynamoDBBackend.update_item
+
+    def add(self: StreamShard, old: Any, new: Any) -> None:
+        if getattr(_scope, "creating", False):
+            return  # the bare key item UpdateItem creates; its update writes the record
+        if old is not None and new is not None and old == new:
+            return  # nothing changed: DynamoDB writes no record
+        original_add(self, old, new)
+
+    def put_item(self: Table, *args: Any, **kwargs: Any) -> Any:
+        _scope.creating = getattr(_scope, "updating", False)
+        try:
+            return original_put(self, *args, **kwargs)
+        finally:
+            _scope.creating = False
+
+    def update_item(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        _scope.updating = True
+        try:
+            return original_update(self, *args, **kwargs)
+        finally:
+            _scope.updating = False
+
+    StreamShard.add = add  # type: ignore[method-assign]
+    Table.put_item = put_item  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
 
 
 def _patch_service_list() -> None:

@@ -175,7 +175,8 @@ def test_a_fifo_queue_with_content_based_deduplication_still_drops_a_resent_body
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
         url = sqs.create_queue(
-            QueueName="q.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+            QueueName="q.fifo",
+            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
         )["QueueUrl"]
         for body in ('{"n": 1}', '{"n": 1}', '{"n": 2}'):
             sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="g")
@@ -260,3 +261,81 @@ def test_stream_images_of_every_attribute_type_are_what_was_written() -> None:
         (record,) = streams.get_records(ShardIterator=iterator)["Records"]
         assert record["dynamodb"]["NewImage"] == EVERY_TYPE
         assert record["dynamodb"]["Keys"] == {"pk": EVERY_TYPE["pk"], "sk": EVERY_TYPE["sk"]}
+
+
+@pytest.fixture
+def streamed() -> Iterator[tuple[Any, Any]]:
+    """A table with a NEW_AND_OLD_IMAGES stream, and a reader of its records so far."""
+    motoserver.patch_moto()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        arn = client.create_table(
+            TableName="w",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]["LatestStreamArn"]
+        streams = boto3.client("dynamodbstreams", region_name="us-east-1")
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
+        position = {
+            "iterator": streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+        }
+
+        def records() -> list[tuple[str, Any]]:
+            page = streams.get_records(ShardIterator=position["iterator"])
+            position["iterator"] = page["NextShardIterator"]
+            return [(r["eventName"], r["dynamodb"].get("NewImage")) for r in page["Records"]]
+
+        yield client, records
+
+
+KEY = {"pk": {"S": "p"}, "sk": {"S": "s"}}
+
+
+def test_an_update_that_creates_its_item_writes_one_insert_record(streamed: Any) -> None:
+    # DynamoDB Streams writes one stream record per item modification (developer guide,
+    # Change data capture for DynamoDB Streams); moto wrote two INSERTs here.
+    client, records = streamed
+    client.update_item(
+        TableName="w",
+        Key=KEY,
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "1"}},
+    )
+    assert records() == [("INSERT", {**KEY, "n": {"N": "1"}})]
+    client.update_item(
+        TableName="w",
+        Key=KEY,
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "2"}},
+    )
+    assert records() == [("MODIFY", {**KEY, "n": {"N": "2"}})]
+
+
+def test_a_write_that_changes_nothing_writes_no_record(streamed: Any) -> None:
+    # "If you perform a PutItem or UpdateItem operation that does not change any data in
+    # an item, DynamoDB Streams does not write a stream record for that operation."
+    client, records = streamed
+    item = {**KEY, "n": {"N": "1"}}
+    client.put_item(TableName="w", Item=item)
+    assert records() == [("INSERT", item)]
+    client.put_item(TableName="w", Item=item)
+    client.update_item(
+        TableName="w",
+        Key=KEY,
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "1.0"}},  # the same number
+    )
+    assert records() == []
+    client.put_item(TableName="w", Item={**KEY, "n": {"N": "3"}})
+    client.delete_item(TableName="w", Key=KEY)
+    assert records() == [("MODIFY", {**KEY, "n": {"N": "3"}}), ("REMOVE", None)]
