@@ -48,6 +48,9 @@ And three that change only how fast moto answers, not what (measured in
   (a quarter of moto's CPU under load). Maps of ``AttributeValue`` (items, keys, stream
   images) are written straight from moto's ``{type: value}`` dicts, with the same wire
   encoding (binary as base64, ``BOOL`` as moto's serializer reads it).
+* **An update expression's tree is walked with its processors' node types looked up
+  once.** Each of the ten validators that walk an UpdateItem's expression tree rebuilt
+  its map of node types (and the tuple of them) at every node it visited.
 * **A handler's method names are listed once per class.** moto listed them with
   ``inspect.getmembers`` on every request to check the action exists.
 """
@@ -117,6 +120,7 @@ def patch_moto() -> None:
     _patch_sqs_send()
     _patch_attribute_maps()
     _patch_method_names()
+    _patch_tree_walks()
 
 
 def _patch_stream_records() -> None:
@@ -261,6 +265,31 @@ def _patch_attribute_maps() -> None:
         original_map(self, serialized, value, shape, key)
 
     BaseJSONSerializer._serialize_type_map = serialize_map  # type: ignore[method-assign]
+
+
+def _patch_tree_walks() -> None:
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+
+    def processing_map(self: Any) -> dict[type, Callable[[Any], Any]]:
+        found: dict[type, Callable[[Any], Any]] | None = self.__dict__.get("_local_map")
+        if found is None:
+            found = self.__dict__["_local_map"] = self._processing_map()
+        return found
+
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        found: tuple[type, ...] | None = self.__dict__.get("_local_nodes")
+        if found is None:
+            found = self.__dict__["_local_nodes"] = tuple(processing_map(self))
+        return found
+
+    def process(self: Any, node: Any) -> Any:
+        for node_type, processor in processing_map(self).items():
+            if isinstance(node, node_type):
+                return processor(node)
+        return None
+
+    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
+    DepthFirstTraverser.process = process
 
 
 def _patch_method_names() -> None:

@@ -339,3 +339,32 @@ def test_a_write_that_changes_nothing_writes_no_record(streamed: Any) -> None:
     client.put_item(TableName="w", Item={**KEY, "n": {"N": "3"}})
     client.delete_item(TableName="w", Key=KEY)
     assert records() == [("MODIFY", {**KEY, "n": {"N": "3"}}), ("REMOVE", None)]
+
+
+def test_update_expressions_are_still_applied_and_refused_as_dynamodb_does(table: Any) -> None:
+    # UpdateItem (DynamoDB API reference): SET, REMOVE, ADD and if_not_exists apply; an
+    # expression that updates a key, names an undefined value or two overlapping paths is
+    # a ValidationException and changes nothing.
+    key = {"pk": {"S": "p0"}, "sk": {"S": "s0"}}
+    updated = table.update_item(
+        TableName="t",
+        Key=key,
+        UpdateExpression="SET a = if_not_exists(a, :one), b = :two REMOVE g ADD c :one",
+        ExpressionAttributeValues={":one": {"N": "1"}, ":two": {"S": "two"}},
+        ReturnValues="ALL_NEW",
+    )["Attributes"]
+    assert updated == {**key, "a": {"N": "1"}, "b": {"S": "two"}, "c": {"N": "1"}}
+    refused = [
+        ("SET pk = :v", {":v": {"S": "x"}}),
+        ("SET a = :missing", {":v": {"S": "x"}}),
+        ("SET m.x = :v, m = :v", {":v": {"S": "x"}}),
+    ]
+    for expression, values in refused:
+        with pytest.raises(table.exceptions.ClientError, match="ValidationException"):
+            table.update_item(
+                TableName="t",
+                Key=key,
+                UpdateExpression=expression,
+                ExpressionAttributeValues=values,
+            )
+    assert table.get_item(TableName="t", Key=key, ConsistentRead=True)["Item"] == updated
