@@ -134,6 +134,7 @@ class Pipeline:
         function_prefix: str | None = None,
         stream_overrides: dict[str, Any] | None = None,
         functions: Functions | None = None,
+        stream_poll_seconds: float = 0.0,
     ) -> None:
         self.settings = settings or ProjectSettings.load(
             project_dir or Path.cwd(), app, None, dict(os.environ)
@@ -166,27 +167,21 @@ class Pipeline:
         for queue in self.settings.queues.values():
             self._queues.ensure(queue, self.settings.queues)
         self._stream_pool = ThreadPoolExecutor(stream_workers) if stream_workers > 1 else None
+        self._shards = shards
+        self._seed = seed
+        self._stream_poll_seconds = stream_poll_seconds
         self.mappings = [
-            StreamMapping(
+            self._mapping(
                 replace(
                     _with_filters(stream, (stream_filters or {}).get(stream.function)),
                     **(stream_overrides or {}),
                 ),
-                self.functions,
                 StreamReader(
                     clients.streams,
                     resolve_stream_arn(clients.dynamodb, stream.stream_arn),
                     region,
                     stream.starting_position,
                 ),
-                self.failures,
-                on_hop=self._hop,
-                destination=self._queues.send,
-                shards=shards,
-                executor=self._stream_pool,
-                duplicate_rate=duplicate_rate,
-                seed=seed,
-                activity=self.activity,
             )
             for stream in self.settings.streams.values()
         ]
@@ -205,8 +200,6 @@ class Pipeline:
         self.delivered: list[dict[str, Any]] = []
         # Queue, topic and bucket triggers (local.sources): step()ed with the rest.
         self.sources: list[Source] = []
-        self._shards = shards
-        self._seed = seed
         # Lambda runs asynchronous invocations side by side; 1 keeps tests deterministic.
         self._pool = ThreadPoolExecutor(event_workers) if event_workers > 1 else None
         self.invocations = AsyncInvocations(
@@ -241,7 +234,12 @@ class Pipeline:
 
     def add_stream(self, settings: StreamSettings, reader: StreamReader) -> StreamMapping:
         """Another stream mapping (a Kinesis trigger), played like the DynamoDB ones."""
-        mapping = StreamMapping(
+        mapping = self._mapping(settings, reader)
+        self.mappings.append(mapping)
+        return mapping
+
+    def _mapping(self, settings: StreamSettings, reader: StreamReader) -> StreamMapping:
+        return StreamMapping(
             settings,
             self.functions,
             reader,
@@ -252,9 +250,9 @@ class Pipeline:
             executor=self._stream_pool,
             duplicate_rate=self._duplicate_rate,
             seed=self._seed,
+            activity=self.activity,
+            idle_poll_seconds=self._stream_poll_seconds,
         )
-        self.mappings.append(mapping)
-        return mapping
 
     def close(self) -> None:
         for source in self.sources:

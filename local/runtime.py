@@ -52,6 +52,7 @@ from local.pipeline import AwsClients, Pipeline
 from local.plugins import Hop, HopPrinter, PluginContext, hook, load_plugin
 from local.resources import CreatedResources, ResourceClients, create_resources
 from local.sources import attach_sources
+from local.streams import LAMBDA_IDLE_POLL_SECONDS
 from local.support import unsupported_line
 from local.template import ProjectSettings, needed_resources
 from local.workers import ProcessFunctions
@@ -244,6 +245,7 @@ class LocalRuntime:
             duplicate_rate=self.options.duplicate_rate,
             seed=self.options.fault_seed,
             function_prefix=prefix,
+            stream_poll_seconds=LAMBDA_IDLE_POLL_SECONDS,
         )
         attach_sources(
             self.pipeline,

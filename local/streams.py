@@ -9,6 +9,9 @@ at the end of each shard when the mapping is created.
 :class:`local.template.StreamSettings` (services-ddb-params, services-dynamodb-errors,
 services-ddb-batchfailurereporting):
 
+* a shard that had no new records is read again ``idle_poll_seconds`` later (the runtime
+  uses Lambda's base rate, :data:`LAMBDA_IDLE_POLL_SECONDS`); while records keep coming
+  it is read at every step;
 * records that match none of ``FilterCriteria`` are dropped before batching;
 * records are spread over ``shards`` virtual shards by partition key and, within a shard,
   over ``ParallelizationFactor`` lanes by item (partition and sort key). Each lane has at
@@ -58,6 +61,10 @@ Hop = Callable[[str | PluginHop], None]
 # Lambda's condition names in on-failure records. "RetryAttemptsExhausted" is the one
 # Lambda's documentation shows (services-dynamodb-errors); the record-age condition is not
 # shown there, so the runtime names it after the setting.
+# "Lambda polls shards in your DynamoDB stream for records at a base rate of 4 times per
+# second. When records are available, Lambda invokes your function and waits for the
+# result." (with-ddb, Polling and batching streams)
+LAMBDA_IDLE_POLL_SECONDS = 0.25
 RETRIES_EXHAUSTED = "RetryAttemptsExhausted"
 RECORD_TOO_OLD = "MaximumRecordAgeExceeded"
 
@@ -239,9 +246,12 @@ class StreamMapping:
         duplicate_rate: float = 0.0,
         seed: int | None = None,
         activity: ActivityLog | None = None,
+        idle_poll_seconds: float = 0.0,
     ) -> None:
         self.settings = settings
         self.name = settings.function
+        self._idle_poll_seconds = idle_poll_seconds
+        self._next_read = float("-inf")
         self._activity = activity
         self._functions = functions
         self._clock: Clock = functions.clock
@@ -326,10 +336,15 @@ class StreamMapping:
         return lane
 
     def _fill(self) -> None:
-        """Read what is new; records the filters drop never reach a lane."""
+        """Read what is new; records the filters drop never reach a lane. A read that
+        finds nothing puts the next one ``idle_poll_seconds`` away (real time); a short
+        page means the shard is drained for now, so no empty read follows it."""
+        if time.monotonic() < self._next_read:
+            return
         while True:
             read = self._reader.read(self.settings.batch_size)
             if not read:
+                self._next_read = time.monotonic() + self._idle_poll_seconds
                 return
             now = self._clock.monotonic()
             with self._lock:
@@ -340,6 +355,8 @@ class StreamMapping:
                     if not lane.pending:
                         lane.first_buffered = now
                     lane.pending.append(record)
+            if len(read) < self.settings.batch_size:
+                return
 
     def _wanted(self, record: dict[str, Any]) -> bool:
         """Lambda's event filtering: no filter, or any filter matches."""
