@@ -13,6 +13,8 @@ Both start after 20 warm-up orders have gone through every hop (steady state; th
 invocations create the app's AWS clients). The runtime runs as ``python -m local run``
 does: every function in its own worker processes, as Lambda runs it; an order counts as
 invoiced when its ``invoice_processing`` invocation returned (:mod:`bench.hops`).
+``--isolation thread`` runs every handler in the runtime's process instead (the
+runtime's ``--isolation thread``: one shared environment, no worker processes).
 
 Each run also reports the CPU milliseconds spent per order by the embedded AWS (moto's
 process), by the runtime's process (API, pump, stream lanes, EventBridge), by the
@@ -23,7 +25,7 @@ and all of them share the machine's cores. Unlike wall time, these figures hold 
 machine that others share.
 
     python -m bench.local_pipeline [--orders 1000] [--paced-orders 200] [--rate 4]
-        [--endpoint URL --endpoint-pid PID]
+        [--endpoint URL --endpoint-pid PID] [--isolation thread]
 
 ``--endpoint`` runs the same measurement against another AWS-compatible emulator already
 listening at URL (the runtime's own ``--endpoint``); give its process id to count its CPU
@@ -111,6 +113,7 @@ def measure(
     orders_per_second: float | None = None,
     endpoint: str | None = None,
     endpoint_pid: int = 0,
+    isolation: str = "process",
 ) -> dict[str, float]:
     # An --endpoint emulator keeps its tables from one run to the next: new order ids.
     run = f"-{os.getpid()}" if endpoint else ""
@@ -120,8 +123,9 @@ def measure(
     sending: list[float] = []
     outcomes = hops.OUTCOMES
     # Every function in its own worker processes, as Lambda runs it (the runtime's
-    # default); outcomes are read from the runtime's hops (bench.hops).
-    options = RuntimeOptions(port=0, endpoint=endpoint, plugin="bench.hops")
+    # default), or all in the runtime's process ("thread"); outcomes are read from the
+    # runtime's hops (bench.hops) either way.
+    options = RuntimeOptions(port=0, endpoint=endpoint, plugin="bench.hops", isolation=isolation)
     with running(options) as runtime:
         warm_up(runtime.url, outcomes, run)
         moto_pid = endpoint_pid or runtime.aws_pid
@@ -153,6 +157,7 @@ def measure(
         "offered": orders_per_second or 0.0,
         "orders": orders,
         "seconds": elapsed,
+        "posting_seconds": max(last_post.values()) - start,
         "orders_per_second": orders / elapsed,
         "p50_ms": 1000 * percentile(latencies, 0.50),
         "p99_ms": 1000 * percentile(latencies, 0.99),
@@ -203,13 +208,15 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=None, help="paced orders per second")
     parser.add_argument("--endpoint", default=None, help="another emulator's URL")
     parser.add_argument("--endpoint-pid", type=int, default=0, help="its process id")
+    parser.add_argument("--isolation", choices=("process", "thread"), default="process")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.orders, args.rate, args.endpoint, args.endpoint_pid)))
+        figures = measure(args.orders, args.rate, args.endpoint, args.endpoint_pid, args.isolation)
+        print(json.dumps(figures))
         return
     endpoint = ["--endpoint", args.endpoint, "--endpoint-pid", str(args.endpoint_pid)]
-    endpoint = endpoint if args.endpoint else []
+    endpoint = (endpoint if args.endpoint else []) + ["--isolation", args.isolation]
     runs = [
         measure_in_child(args.orders, None, endpoint),
         measure_in_child(args.paced_orders, args.rate or 4.0, endpoint),
