@@ -1,4 +1,4 @@
-"""moto's server in its own process, with two narrow fixes the runtime needs.
+"""moto's server in its own process, with narrow fixes the runtime needs.
 
 ``python -m local.motoserver [--port N]`` starts moto's server
 (:class:`local.embedded_aws.EmbeddedAws`) on 127.0.0.1, prints ``listening on
@@ -6,9 +6,10 @@ http://127.0.0.1:PORT`` (or ``error: …`` when the port is taken) and serves un
 standard input closes (so it never outlives the runtime that started it). In its own process it
 has its own interpreter lock: the app's handlers and moto no longer share one.
 
-The fixes (:func:`patch_moto`), verified on the moto version pinned in
-``requirements-dev.txt`` (:data:`VERIFIED_MOTO`); :func:`patch_moto` refuses to start on
-another version, so an upgrade cannot drop them silently:
+Three fixes bring moto's DynamoDB closer to DynamoDB (:func:`patch_moto`), verified on
+the moto version pinned in ``requirements-dev.txt`` (:data:`VERIFIED_MOTO`);
+:func:`patch_moto` refuses to start on another version, so an upgrade cannot drop them
+silently:
 
 * **Query reads one partition.** moto's ``Table.query`` on the base table walks every
   item of the table to find one partition key's items (Queries per second fall with
@@ -25,8 +26,9 @@ another version, so an upgrade cannot drop them silently:
   lose concurrent updates of one item; DynamoDB applies each write atomically. Every
   DynamoDB and DynamoDB Streams request is served under one lock.
 
-And three that change only how fast moto answers, not what (measured in
-``bench/results.md``, local section):
+And seven that change only how fast moto answers, not what (measured in
+``bench/results.md``, local section; ``tests/unit/test_motoserver.py`` checks the
+answers):
 
 * **The list of moto's services is read once.** moto's server finds the backend of
   every request by listing its own package directory (``list_of_moto_modules``: one
