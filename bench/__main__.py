@@ -14,6 +14,16 @@ import time
 
 from bench import env
 
+# Sections below this line in bench/results.md come from other runs (bench.local_pipeline,
+# before/after comparisons) and are kept when `python -m bench` rewrites the file.
+KEPT_MARKER = "<!-- kept by python -m bench: the sections below come from other runs -->"
+
+
+def with_kept_sections(generated: str, previous: str) -> str:
+    """The generated report followed by the previous file's kept sections, if any."""
+    at = previous.find(KEPT_MARKER)
+    return generated if at < 0 else generated.rstrip("\n") + "\n\n" + previous[at:]
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -49,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         seconds=time.perf_counter() - started,
     )
     if not args.no_write and not args.quick:
-        (env.ROOT / "bench" / "results.md").write_text(text, encoding="utf-8")
+        results = env.ROOT / "bench" / "results.md"
+        previous = results.read_text(encoding="utf-8") if results.exists() else ""
+        results.write_text(with_kept_sections(text, previous), encoding="utf-8")
         progress("wrote bench/results.md")
     sys.stdout.write(text)
     return 0

@@ -767,8 +767,9 @@ def build(
             f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} on commit `{_commit()}`, "
             f"Python {platform.python_version()}, {os.cpu_count()} cores (shared), "
             f"{seconds:.0f} s in all (cost {results.seconds:.0f} s, CPU {cpu.seconds:.0f} s, "
-            f"cold start {cold.seconds:.0f} s). `make bench` regenerates this file; "
-            "`docs/bench.md` describes the method."
+            f"cold start {cold.seconds:.0f} s). `make bench` regenerates this file up to its "
+            "kept marker (the sections after it come from `bench.local_pipeline` and "
+            "before/after runs); `docs/bench.md` describes the method."
         ),
         "",
         *summary_section(columns, cpu, cold, plan),
