@@ -125,6 +125,19 @@ def patch_moto() -> None:
     _patch_tree_walks()
 
 
+def _flagged(flag: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """``original``, with ``_scope.<flag>`` true on this thread while it runs."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        setattr(_scope, flag, True)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            setattr(_scope, flag, False)
+
+    return call
+
+
 def _patch_stream_records() -> None:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import StreamShard, Table
@@ -147,16 +160,9 @@ def _patch_stream_records() -> None:
         finally:
             _scope.creating = False
 
-    def update_item(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
-        _scope.updating = True
-        try:
-            return original_update(self, *args, **kwargs)
-        finally:
-            _scope.updating = False
-
     StreamShard.add = add  # type: ignore[method-assign]
     Table.put_item = put_item  # type: ignore[method-assign]
-    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = _flagged("updating", original_update)  # type: ignore[method-assign]
 
 
 def _patch_service_list() -> None:
@@ -205,15 +211,8 @@ def _patch_sqs_send() -> None:
             "ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value
         }
 
-    def send_message(self: SQSBackend, *args: Any, **kwargs: Any) -> Any:
-        _scope.sending = True
-        try:
-            return original_send(self, *args, **kwargs)
-        finally:
-            _scope.sending = False
-
     Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
-    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    SQSBackend.send_message = _flagged("sending", original_send)  # type: ignore[method-assign]
 
 
 _ATTRIBUTE_SERVICES = frozenset({"dynamodb", "dynamodbstreams"})

@@ -235,34 +235,6 @@ def test_items_of_every_attribute_type_come_back_as_they_were_written(table: Any
     assert updated == {**EVERY_TYPE, "n": {"N": "7"}}
 
 
-def test_stream_images_of_every_attribute_type_are_what_was_written() -> None:
-    motoserver.patch_moto()
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        arn = client.create_table(
-            TableName="s",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )["TableDescription"]["LatestStreamArn"]
-        client.put_item(TableName="s", Item=EVERY_TYPE)
-        streams = boto3.client("dynamodbstreams", region_name="us-east-1")
-        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
-        iterator = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        (record,) = streams.get_records(ShardIterator=iterator)["Records"]
-        assert record["dynamodb"]["NewImage"] == EVERY_TYPE
-        assert record["dynamodb"]["Keys"] == {"pk": EVERY_TYPE["pk"], "sk": EVERY_TYPE["sk"]}
-
-
 @pytest.fixture
 def streamed() -> Iterator[tuple[Any, Any]]:
     """A table with a NEW_AND_OLD_IMAGES stream, and a reader of its records so far."""
@@ -290,12 +262,26 @@ def streamed() -> Iterator[tuple[Any, Any]]:
             )["ShardIterator"]
         }
 
-        def records() -> list[tuple[str, Any]]:
+        def records() -> list[dict[str, Any]]:
             page = streams.get_records(ShardIterator=position["iterator"])
             position["iterator"] = page["NextShardIterator"]
-            return [(r["eventName"], r["dynamodb"].get("NewImage")) for r in page["Records"]]
+            return [dict(record) for record in page["Records"]]
 
         yield client, records
+
+
+def changes(streamed: Any) -> list[tuple[str, Any]]:
+    """The stream records written since the last look: (event name, new image)."""
+    _, records = streamed
+    return [(r["eventName"], r["dynamodb"].get("NewImage")) for r in records()]
+
+
+def test_stream_images_of_every_attribute_type_are_what_was_written(streamed: Any) -> None:
+    client, records = streamed
+    client.put_item(TableName="w", Item=EVERY_TYPE)
+    (record,) = records()
+    assert record["dynamodb"]["NewImage"] == EVERY_TYPE
+    assert record["dynamodb"]["Keys"] == {"pk": EVERY_TYPE["pk"], "sk": EVERY_TYPE["sk"]}
 
 
 KEY = {"pk": {"S": "p"}, "sk": {"S": "s"}}
@@ -304,30 +290,30 @@ KEY = {"pk": {"S": "p"}, "sk": {"S": "s"}}
 def test_an_update_that_creates_its_item_writes_one_insert_record(streamed: Any) -> None:
     # DynamoDB Streams writes one stream record per item modification (developer guide,
     # Change data capture for DynamoDB Streams); moto wrote two INSERTs here.
-    client, records = streamed
+    client, _ = streamed
     client.update_item(
         TableName="w",
         Key=KEY,
         UpdateExpression="SET n = :n",
         ExpressionAttributeValues={":n": {"N": "1"}},
     )
-    assert records() == [("INSERT", {**KEY, "n": {"N": "1"}})]
+    assert changes(streamed) == [("INSERT", {**KEY, "n": {"N": "1"}})]
     client.update_item(
         TableName="w",
         Key=KEY,
         UpdateExpression="SET n = :n",
         ExpressionAttributeValues={":n": {"N": "2"}},
     )
-    assert records() == [("MODIFY", {**KEY, "n": {"N": "2"}})]
+    assert changes(streamed) == [("MODIFY", {**KEY, "n": {"N": "2"}})]
 
 
 def test_a_write_that_changes_nothing_writes_no_record(streamed: Any) -> None:
     # "If you perform a PutItem or UpdateItem operation that does not change any data in
     # an item, DynamoDB Streams does not write a stream record for that operation."
-    client, records = streamed
+    client, _ = streamed
     item = {**KEY, "n": {"N": "1"}}
     client.put_item(TableName="w", Item=item)
-    assert records() == [("INSERT", item)]
+    assert changes(streamed) == [("INSERT", item)]
     client.put_item(TableName="w", Item=item)
     client.update_item(
         TableName="w",
@@ -335,10 +321,10 @@ def test_a_write_that_changes_nothing_writes_no_record(streamed: Any) -> None:
         UpdateExpression="SET n = :n",
         ExpressionAttributeValues={":n": {"N": "1.0"}},  # the same number
     )
-    assert records() == []
+    assert changes(streamed) == []
     client.put_item(TableName="w", Item={**KEY, "n": {"N": "3"}})
     client.delete_item(TableName="w", Key=KEY)
-    assert records() == [("MODIFY", {**KEY, "n": {"N": "3"}}), ("REMOVE", None)]
+    assert changes(streamed) == [("MODIFY", {**KEY, "n": {"N": "3"}}), ("REMOVE", None)]
 
 
 def test_update_expressions_are_still_applied_and_refused_as_dynamodb_does(table: Any) -> None:
