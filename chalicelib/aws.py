@@ -1,13 +1,14 @@
 """AWS clients, created on first use and cached for the life of the process.
 
-They follow the standard AWS environment (``AWS_REGION``, ``AWS_ENDPOINT_URL`` …), so the
+Each is created once even when several threads ask for it at the same moment (boto3
+clients are thread-safe once made; making one takes tens of milliseconds). They follow the standard AWS environment (``AWS_REGION``, ``AWS_ENDPOINT_URL`` …), so the
 same code runs in Lambda, under moto and against the local runtime. Call
 :func:`reset_clients` after changing that environment (tests do).
 """
 
 from __future__ import annotations
 
-import functools
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,8 +17,21 @@ if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
 
 
-@functools.cache
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
 def _client(service: str) -> Any:
+    client = _clients.get(service)
+    if client is None:
+        with _lock:
+            client = _clients.get(service)
+            if client is None:
+                client = _clients[service] = _create(service)
+    return client
+
+
+def _create(service: str) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -43,4 +57,5 @@ def events() -> EventBridgeClient:
 
 
 def reset_clients() -> None:
-    _client.cache_clear()
+    with _lock:
+        _clients.clear()

@@ -14,22 +14,35 @@ from moto import mock_aws
 from local import motoserver
 
 
+def create_table(
+    client: Any, name: str, extra_attributes: list[dict[str, str]] | None = None, **options: Any
+) -> Any:
+    """An on-demand table keyed by string ``pk`` and ``sk``."""
+    return client.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            *(extra_attributes or []),
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        **options,
+    )
+
+
 @pytest.fixture
 def table() -> Iterator[Any]:
     motoserver.patch_moto()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="t",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-                {"AttributeName": "g", "AttributeType": "S"},
-            ],
+        create_table(
+            client,
+            "t",
+            extra_attributes=[{"AttributeName": "g", "AttributeType": "S"}],
             GlobalSecondaryIndexes=[
                 {
                     "IndexName": "byG",
@@ -37,7 +50,6 @@ def table() -> Iterator[Any]:
                     "Projection": {"ProjectionType": "ALL"},
                 }
             ],
-            BillingMode="PAY_PER_REQUEST",
         )
         for p in range(5):
             for s in range(4):
@@ -241,17 +253,9 @@ def streamed() -> Iterator[tuple[Any, Any]]:
     motoserver.patch_moto()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        arn = client.create_table(
-            TableName="w",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
+        arn = create_table(
+            client,
+            "w",
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         )["TableDescription"]["LatestStreamArn"]
         streams = boto3.client("dynamodbstreams", region_name="us-east-1")
