@@ -16,7 +16,11 @@ record and its keys:
   ``invokeIdentityArn``, ``awsRegion``, ``eventSourceARN``;
 * order is kept per partition key (a Kinesis shard's order), so the partition key picks
   both the virtual shard and the ``ParallelizationFactor`` lane;
-* a discarded batch is described under ``KinesisBatchInfo``.
+* a discarded batch is described under ``KinesisBatchInfo``;
+* ``FilterCriteria`` patterns are matched on the ``data`` key only, with ``data`` decoded
+  from base64 and parsed as JSON ("Kinesis event source mappings only support filtering
+  on the data key", with-kinesis-filtering). A record whose data is not JSON has no
+  ``data`` to match, so a pattern on ``data`` discards it (invocation-eventfiltering).
 
 Example::
 
@@ -27,6 +31,8 @@ Example::
 from __future__ import annotations
 
 import base64
+import binascii
+import json
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -118,6 +124,13 @@ class KinesisReader(StreamReader):
 
     def _record(self, raw: Mapping[str, Any], shard_id: str) -> dict[str, Any]:
         return kinesis_record(raw, shard_id, self.stream_arn, self._region, self._role_arn)
+
+    def filtered_view(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """``{"data": <the record's data as JSON>}``, or ``{}`` when it is not JSON."""
+        try:
+            return {"data": json.loads(base64.b64decode(record["kinesis"]["data"]))}
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return {}
 
     def sequence_number(self, record: Mapping[str, Any]) -> str:
         number: str = record["kinesis"]["sequenceNumber"]

@@ -150,6 +150,10 @@ class StreamReader:
                     StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=self._position
                 )["ShardIterator"]
 
+    def filtered_view(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """What a ``FilterCriteria`` pattern is matched against: the record itself."""
+        return {k: v for k, v in record.items() if k != _SHARD}
+
     def sequence_number(self, record: Mapping[str, Any]) -> str:
         number: str = record["dynamodb"]["SequenceNumber"]
         return number
@@ -363,8 +367,10 @@ class StreamMapping:
         from local.eventbridge import matches
 
         filters = self.settings.filters
-        visible = {k: v for k, v in record.items() if k != _SHARD}
-        return not filters or any(matches(f, visible) for f in filters)
+        if not filters:
+            return True
+        visible = self._reader.filtered_view(record)
+        return any(matches(f, visible) for f in filters)
 
     def _due_batches(self) -> list[tuple[_Lane, list[dict[str, Any]]]]:
         now = self._clock.monotonic()

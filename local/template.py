@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -387,12 +387,7 @@ def _triggers(app: Any, resources: dict[str, Any], names: dict[str, str]) -> Eve
                 source.suffix or None,
             )
         elif isinstance(source, KinesisEventConfig):
-            kinesis = _kinesis_trigger(source, resources, names)
-            if kinesis.filters:
-                # Lambda matches Kinesis filters on the decoded data; not played here.
-                triggers.unsupported.append(f"FilterCriteria of on_kinesis_record {source.name}")
-                kinesis = replace(kinesis, filters=[])
-            triggers.kinesis[source.name] = kinesis
+            triggers.kinesis[source.name] = _kinesis_trigger(source, resources, names)
     return triggers
 
 

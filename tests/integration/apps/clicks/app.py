@@ -2,7 +2,8 @@
 
 ``count_clicks`` reads ``page-clicks`` (declared in the merge template, which also gives
 its mapping a retry limit and an on-failure queue); a click on the page ``/broken``
-always fails the batch.
+always fails the batch. ``count_purchases`` reads ``purchases`` through the merge
+template's ``FilterCriteria``: only records whose JSON data has ``"kind": "purchase"``.
 """
 
 from __future__ import annotations
@@ -25,3 +26,10 @@ def count_clicks(event: KinesisEvent) -> None:
     pages = [base64.b64decode(r["kinesis"]["data"]).decode() for r in raw["Records"]]
     if "/broken" in pages:
         raise ValueError("cannot count the page /broken")
+
+
+@app.on_kinesis_record(
+    stream="purchases", batch_size=10, starting_position="TRIM_HORIZON", name="count_purchases"
+)
+def count_purchases(event: KinesisEvent) -> None:
+    tally.add("count_purchases", event.to_dict(), event.context, [r.data.decode() for r in event])
