@@ -27,8 +27,10 @@ from typing import Any
 # .chalice/config.json points `chalice local` at it (AWS_ENDPOINT_URL).
 DEFAULT_AWS_PORT = 8002
 # Requests served at once. DynamoDB calls run one at a time anyway (local.motoserver's
-# lock); more threads only let SQS and EventBridge calls run beside them.
-SERVER_THREADS = 8
+# lock), but every SQS trigger's pollers (up to MaximumConcurrency, 5 by default) each
+# hold a thread through their long polls: with 8 threads, two queue triggers left none
+# for the app's own calls. Idle threads cost nothing; 64 leave room for about ten.
+SERVER_THREADS = 64
 
 
 class PortInUse(RuntimeError):
