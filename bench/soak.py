@@ -24,12 +24,7 @@ Exits 1 if an invariant fails. Not part of ``make test`` (a few minutes).
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import signal
-import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -38,12 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.loadgen import Plan, arrival_order, make_plans, post_all
+from local.testing import RuntimeProcess
 from local_plugin.demo import call
 from tests.guarantees.observe import DECIDED, outcome_names, replies_from_lines, sent_from_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 # No web UI and no Invoke API on fixed ports: the soak may run next to `make run`.
-QUIET = ("--ui-port", "0", "--lambda-port", "0")
 MIX = {"pass": 0.7, "fail": 0.2, "missing": 0.1}
 
 
@@ -82,54 +77,6 @@ class SoakResult:
             "every decided order's target reply seen": not self.unanswered,
             "every order's view shows its outcome": not self.wrong,
         }
-
-
-class RuntimeProcess:
-    """``python -m local run`` (process isolation, as ``make run``), its output kept."""
-
-    def __init__(self, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS"))}
-        env["POWERTOOLS_METRICS_DISABLED"] = "true"  # logs yes, metrics no
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "local", "run", "--port", "0", "--aws-port", "0", *QUIET, *args],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.process.poll() is None:
-            for line in list(self.lines):
-                found = re.search(pattern, line)
-                if found:
-                    return found
-            time.sleep(0.1)
-        raise RuntimeError(f"runtime never printed {pattern!r}:\n" + "\n".join(self.lines[-30:]))
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        code = self.process.wait(timeout=300)
-        self._reader.join(timeout=10)
-        return code
-
-    def last(self, pattern: str) -> re.Match[str] | None:
-        for line in reversed(self.lines):
-            found = re.search(pattern, line)
-            if found:
-                return found
-        return None
 
 
 def _view(base: str, order_id: str) -> dict[str, Any]:
@@ -180,6 +127,8 @@ def run(
         str(seed),
         "--duplicate-rate",
         str(duplicate_rate),
+        cwd=ROOT,
+        env={"POWERTOOLS_METRICS_DISABLED": "true"},  # logs yes, metrics no
     )
     start = time.monotonic()
     try:
@@ -189,7 +138,7 @@ def run(
         time.sleep(5)  # a redelivery that doubled something would show by now
         views = _views(base, plans)
     finally:
-        runtime.stop()
+        runtime.stop(timeout=300)
     seconds = time.monotonic() - start
     sent = sent_from_lines(runtime.lines)
     outcomes: dict[str, set[str]] = {}

@@ -10,11 +10,8 @@ parallel runs and a developer's own ``make run`` never clash.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ import pytest
 
 from local.__main__ import parse
 from local.embedded_aws import DEFAULT_AWS_PORT
+from local.testing import LineProcess, clean_environment
 from local_plugin.demo import call, wait_until_final
 from tests.integration.test_local_runtime import ROOT, RuntimeProcess, _free_port
 
@@ -53,33 +51,21 @@ def _project_with_endpoint(folder: Path, endpoint: str) -> Path:
     return folder
 
 
-class ChaliceLocal(RuntimeProcess):
+class ChaliceLocal(LineProcess):
     """``chalice local --stage local`` in a child process, with a shell's environment
     minus any AWS settings (as in a fresh terminal of a machine without AWS set up)."""
 
     def __init__(self, project: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS"))}
-        env["PYTHONUNBUFFERED"] = "1"
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
         self.port = _free_port()
         command = [str(CHALICE), "--project-dir", str(project), "local", "--stage", "local"]
-        self.process = subprocess.Popen(
-            [*command, "--port", str(self.port), "--no-autoreload"],
-            cwd=project,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        env = clean_environment({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+        super().__init__([*command, "--port", str(self.port), "--no-autoreload"], project, env)
         self.url = self.wait_for(r"Serving on (http://\S+)", timeout=60).group(1)
 
-    def stop(self) -> int:
+    def stop(self, timeout: float = 20.0) -> int:
         if self.process.poll() is None:
             self.process.terminate()
-        return self.process.wait(timeout=20)
+        return self.process.wait(timeout=timeout)
 
 
 @pytest.fixture

@@ -6,13 +6,6 @@ Each test talks to ``python -m local run`` the way a user does and reads what it
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,72 +15,21 @@ from typing import Any
 import boto3
 import pytest
 
+from local import testing
+from local.testing import free_port
 from local_plugin.demo import call, wait_until_final
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+_free_port = free_port
 
 
-class RuntimeProcess:
-    """``python -m local run`` in a child process, its output collected line by line.
-    Its API, its embedded AWS and its Lambda API listen on free ports, so runs side by
-    side never clash."""
+class RuntimeProcess(testing.RuntimeProcess):
+    """``local.testing.RuntimeProcess`` started from the project's root."""
 
     def __init__(self, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS"))}
-        # Free ports; the web UI off unless a test asks for it (--ui-port N comes later).
-        ports = [
-            "--port",
-            str(_free_port()),
-            "--aws-port",
-            "0",
-            "--ui-port",
-            "0",
-            "--lambda-port",
-            "0",
-        ]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "local", "run", *ports, *args],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                found = re.search(pattern, line)
-                if found:
-                    return found
-            if self.process.poll() is not None and not self._reader.is_alive():
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"no line matching {pattern!r}:\n" + "\n".join(self.lines[-40:]))
-
-    def count(self, pattern: str) -> int:
-        return sum(1 for line in list(self.lines) if re.search(pattern, line))
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=20)
+        super().__init__(*args, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")
