@@ -36,6 +36,22 @@ WAITING_FOR = {
         },
     },
 }
+
+
+def _command(usage: str, required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """The schema of one command's ``--json`` output: an object with ``command`` (the
+    command's name, the first word of ``usage``) and ``properties``, nothing else."""
+    command = usage.split()[0]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"python -m ops --json {usage}",
+        "type": "object",
+        "required": ["command", *required],
+        "additionalProperties": False,
+        "properties": {"command": {"const": command}, **properties},
+    }
+
+
 DEAD_LETTER: dict[str, Any] = {
     "type": "object",
     "required": ["orderId", "fault", "reason", "parkedAt"],
@@ -92,12 +108,9 @@ TIMELINE_ENTRY = {
         },
     ],
 }
-INSPECT: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "python -m ops --json inspect ORDER_ID",
-    "type": "object",
-    "required": [
-        "command",
+INSPECT = _command(
+    "inspect ORDER_ID",
+    [
         "orderId",
         "status",
         "requiredChecks",
@@ -112,9 +125,7 @@ INSPECT: dict[str, Any] = {
         "waitingFor",
         "timeline",
     ],
-    "additionalProperties": False,
-    "properties": {
-        "command": {"const": "inspect"},
+    {
         "orderId": {"type": "string"},
         "status": STATUS,
         "requiredChecks": STRING_LIST,
@@ -156,15 +167,11 @@ INSPECT: dict[str, Any] = {
         "waitingFor": WAITING_FOR,
         "timeline": {"type": "array", "items": TIMELINE_ENTRY},
     },
-}
-PENDING: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "python -m ops --json pending",
-    "type": "object",
-    "required": ["command", "now", "due", "olderThanSeconds", "shards", "orders", "truncated"],
-    "additionalProperties": False,
-    "properties": {
-        "command": {"const": "pending"},
+)
+PENDING = _command(
+    "pending",
+    ["now", "due", "olderThanSeconds", "shards", "orders", "truncated"],
+    {
         "now": TIME,
         "due": {"type": "boolean"},
         "olderThanSeconds": {"type": ["integer", "null"]},
@@ -198,7 +205,7 @@ PENDING: dict[str, Any] = {
             },
         },
     },
-}
+)
 MESSAGE = {
     "type": "object",
     "required": [
@@ -237,14 +244,10 @@ MESSAGE = {
         },
     },
 }
-DEAD_LETTERS: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "python -m ops --json dead-letters",
-    "type": "object",
-    "required": ["command", "records", "queues", "orderIds"],
-    "additionalProperties": False,
-    "properties": {
-        "command": {"const": "dead-letters"},
+DEAD_LETTERS = _command(
+    "dead-letters",
+    ["records", "queues", "orderIds"],
+    {
         "records": {
             "type": "array",
             "items": {
@@ -283,7 +286,7 @@ DEAD_LETTERS: dict[str, Any] = {
         },
         "orderIds": STRING_LIST,
     },
-}
+)
 ORDER_RESULT: dict[str, Any] = {
     "type": "object",
     "required": ["orderId", "action", "status", "detail"],
@@ -305,14 +308,10 @@ ORDER_RESULT: dict[str, Any] = {
         "detail": {"type": "string"},
     },
 }
-REDRIVE: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "python -m ops --json redrive",
-    "type": "object",
-    "required": ["command", "dryRun", "named", "orders", "entries", "skipped", "queueNotes"],
-    "additionalProperties": False,
-    "properties": {
-        "command": {"const": "redrive"},
+REDRIVE = _command(
+    "redrive",
+    ["dryRun", "named", "orders", "entries", "skipped", "queueNotes"],
+    {
         "dryRun": {"type": "boolean"},
         "named": STRING_LIST,
         "orders": {"type": "array", "items": {**ORDER_RESULT, "additionalProperties": False}},
@@ -345,15 +344,11 @@ REDRIVE: dict[str, Any] = {
         },
         "queueNotes": STRING_LIST,
     },
-}
-REPLAY: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "python -m ops --json replay ORDER_ID ...",
-    "type": "object",
-    "required": ["command", "dryRun", "orders"],
-    "additionalProperties": False,
-    "properties": {
-        "command": {"const": "replay"},
+)
+REPLAY = _command(
+    "replay ORDER_ID ...",
+    ["dryRun", "orders"],
+    {
         "dryRun": {"type": "boolean"},
         "orders": {
             "type": "array",
@@ -373,7 +368,7 @@ REPLAY: dict[str, Any] = {
             },
         },
     },
-}
+)
 SCHEMAS: dict[str, dict[str, Any]] = {
     "inspect": INSPECT,
     "pending": PENDING,
