@@ -58,13 +58,13 @@ from local.template import StreamSettings
 
 # A note (str) or a hop the app's plug-in may word (local.plugins.Hop).
 Hop = Callable[[str | PluginHop], None]
-# Lambda's condition names in on-failure records. "RetryAttemptsExhausted" is the one
-# Lambda's documentation shows (services-dynamodb-errors); the record-age condition is not
-# shown there, so the runtime names it after the setting.
 # "Lambda polls shards in your DynamoDB stream for records at a base rate of 4 times per
 # second. When records are available, Lambda invokes your function and waits for the
 # result." (with-ddb, Polling and batching streams)
 LAMBDA_IDLE_POLL_SECONDS = 0.25
+# Lambda's condition names in on-failure records. "RetryAttemptsExhausted" is the one
+# Lambda's documentation shows (services-dynamodb-errors); the record-age condition is not
+# shown there, so the runtime names it after the setting.
 RETRIES_EXHAUSTED = "RetryAttemptsExhausted"
 RECORD_TOO_OLD = "MaximumRecordAgeExceeded"
 
