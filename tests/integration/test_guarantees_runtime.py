@@ -168,6 +168,21 @@ class Runtime:
         """Every target's reply, with the order its event was about (the hop lines)."""
         return replies_from_lines(list(self.proc.lines))
 
+    def settle(self, views: dict[str, tuple[int, Any]], timeout: float = 90.0) -> None:
+        """Wait until every invoiced order was told (a notification whose invocation died or
+        timed out is resumed later: by Lambda's retry of the event a scaled minute on, or
+        by the sweep once the order's deadline passed), then until the output is quiet.
+        An order still never told after ``timeout`` is what the scenario reports."""
+        invoiced = {
+            order
+            for order, (code, body) in views.items()
+            if code == 200 and body.get("status") == "invoiced"
+        }
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(self.sent()[o] == 0 for o in invoiced):
+            time.sleep(0.2)
+        self.quiet_for(3)
+
     def quiet_for(self, seconds: float, timeout: float = 120.0) -> None:
         """Wait until no order's hop or ``Order sent`` line was printed for ``seconds``
         (a redelivery that doubled something, or told someone again, has shown by then)."""
@@ -305,7 +320,7 @@ def test_a_corrupt_order_holds_up_no_healthy_one_and_direct_writes_time_out(
         )
     assert set(codes) == {201}
     views = runtime.wait_decided([corrupt, *healthy, *direct], timeout=180)
-    runtime.quiet_for(3)
+    runtime.settle(views)
     result, line = runtime.tally("a-corrupt-order-and-direct-writes", views)
     _assert_zero(result, line, views)
     assert [views[o][1]["status"] for o in healthy] == ["invoiced"] * 20, line
@@ -327,7 +342,7 @@ def test_each_approved_order_is_told_once_under_concurrent_and_duplicate_deliver
         codes = Counter(pool.map(lambda oc: runtime.post(oc[0], oc[1], "passed"), posts))
     assert set(codes) <= {200, 201}, codes
     views = runtime.wait_decided(orders, timeout=180)
-    runtime.quiet_for(3)
+    runtime.settle(views)
     result, line = runtime.tally(
         "b-concurrent-duplicate-deliveries",
         views,
@@ -355,7 +370,7 @@ def test_a_300_kb_reason_stalls_nothing_and_its_batch_neighbours_are_decided(
         ]
     runtime.write(items)
     views = runtime.wait_decided([*big, *healthy], timeout=180)
-    runtime.quiet_for(3)
+    runtime.settle(views)
     result, line = runtime.tally("c-300-kb-reason", views)
     _assert_zero(result, line, views)
     assert [views[o][1]["status"] for o in healthy] == ["invoiced"] * 10, line
@@ -392,7 +407,7 @@ def test_a_notifier_that_dies_after_the_invoice_is_recorded_is_redelivered_and_t
     _wait(retried, 120, f"Lambda's retry of {order}'s failed invocation")
     _wait(lambda: runtime.sent()[order] >= 1, 60, f"{order} told")
     views = runtime.wait_decided([order], timeout=30)
-    runtime.quiet_for(3)
+    runtime.settle(views)
     injected = [marker.name for marker in (wrapped_app / "faults").iterdir()]
     assert injected == [order], "precondition: one notification attempt failed"
     result, line = runtime.tally("e-notifier-dies-before-notifying", views, injected=1)
@@ -434,7 +449,7 @@ def test_hundreds_of_due_orders_time_out_paging_through_every_shard() -> None:
         orders = [f"d-{n:04d}" for n in range(DUE_ORDERS)]
         runtime.write(_item(order, "Account Check", "passed") for order in orders)
         views = runtime.wait_decided(orders, timeout=900)
-        runtime.quiet_for(3)
+        runtime.settle(views)
         runs = [
             ast.literal_eval(m.group(1))
             for line in list(proc.lines)
