@@ -27,10 +27,10 @@ from typing import Any
 # .chalice/config.json points `chalice local` at it (AWS_ENDPOINT_URL).
 DEFAULT_AWS_PORT = 8002
 # Requests served at once. DynamoDB calls run one at a time anyway (local.motoserver's
-# lock), but every SQS trigger's pollers (up to MaximumConcurrency, 5 by default) each
-# hold a thread through their long polls: with 8 threads, two queue triggers left none
-# for the app's own calls. Idle threads cost nothing; 64 leave room for about ten.
-SERVER_THREADS = 64
+# lock); more threads only let SQS and EventBridge calls run beside them. Each SQS
+# trigger's pollers hold a thread through their long polls (1 s each), so an app with
+# several queue triggers waits for threads (64 were tried; see bench/results.md).
+SERVER_THREADS = 8
 
 
 class PortInUse(RuntimeError):

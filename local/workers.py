@@ -78,6 +78,12 @@ def _serve(
     ``own`` is the function's environment as Chalice merges it; Chalice's loader writes
     the stage's variables into the environment, so they are handed to it as overrides.
     A failure is reported with its cause in one line (:mod:`local.diagnose`)."""
+    # Whole lines, as Lambda hands each line to CloudWatch Logs: the workers and the
+    # runtime share one output, and block-buffered output (a pipe, not a terminal) would
+    # cut a line wherever an 8 KB buffer ended and splice another process's in.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)
     os.environ.clear()
     os.environ.update(environ)
     watch = EnvironmentWatch.install(project_dir)
