@@ -52,6 +52,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local.activity import ActivityLog
+from local.eventbridge import matches
 from local.lambdas import Clock, Functions, Outcome
 from local.plugins import Hop as PluginHop
 from local.template import StreamSettings
@@ -364,8 +365,6 @@ class StreamMapping:
 
     def _wanted(self, record: dict[str, Any]) -> bool:
         """Lambda's event filtering: no filter, or any filter matches."""
-        from local.eventbridge import matches
-
         filters = self.settings.filters
         if not filters:
             return True

@@ -291,23 +291,23 @@ def test_stream_images_of_every_attribute_type_are_what_was_written(streamed: An
 KEY = {"pk": {"S": "p"}, "sk": {"S": "s"}}
 
 
+def set_n(client: Any, number: str) -> None:
+    """``SET n = <number>`` on the KEY item (UpdateItem creates it if it is missing)."""
+    client.update_item(
+        TableName="w",
+        Key=KEY,
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": number}},
+    )
+
+
 def test_an_update_that_creates_its_item_writes_one_insert_record(streamed: Any) -> None:
     # DynamoDB Streams writes one stream record per item modification (developer guide,
     # Change data capture for DynamoDB Streams); moto wrote two INSERTs here.
     client, _ = streamed
-    client.update_item(
-        TableName="w",
-        Key=KEY,
-        UpdateExpression="SET n = :n",
-        ExpressionAttributeValues={":n": {"N": "1"}},
-    )
+    set_n(client, "1")
     assert changes(streamed) == [("INSERT", {**KEY, "n": {"N": "1"}})]
-    client.update_item(
-        TableName="w",
-        Key=KEY,
-        UpdateExpression="SET n = :n",
-        ExpressionAttributeValues={":n": {"N": "2"}},
-    )
+    set_n(client, "2")
     assert changes(streamed) == [("MODIFY", {**KEY, "n": {"N": "2"}})]
 
 
@@ -319,12 +319,7 @@ def test_a_write_that_changes_nothing_writes_no_record(streamed: Any) -> None:
     client.put_item(TableName="w", Item=item)
     assert changes(streamed) == [("INSERT", item)]
     client.put_item(TableName="w", Item=item)
-    client.update_item(
-        TableName="w",
-        Key=KEY,
-        UpdateExpression="SET n = :n",
-        ExpressionAttributeValues={":n": {"N": "1.0"}},  # the same number
-    )
+    set_n(client, "1.0")  # the same number
     assert changes(streamed) == []
     client.put_item(TableName="w", Item={**KEY, "n": {"N": "3"}})
     client.delete_item(TableName="w", Key=KEY)
